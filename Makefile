@@ -1,0 +1,108 @@
+# sluice - see README.md.  `make demo` and `make test` install missing
+# Debian packages first (scripts/deps.sh), then build.
+
+CC      ?= cc
+PKGS     = sqlite3 libpq yaml-0.1 libcrypto jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Wformat=2 -Wvla -fno-strict-aliasing $(PKG_CFLAGS)
+LDLIBS   = $(PKG_LIBS) -lpg_query
+
+LIB_SRC  = $(sort $(wildcard src/core/*.c src/db/*.c src/migrate/*.c src/pipeline/*.c src/cli/*.c))
+UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+# Two builds of the same sources: plain (build/) and sanitized (build/asan/).
+B        = build
+LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
+ASAN     = $(B)/asan
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_OBJ = $(LIB_SRC:%.c=$(ASAN)/%.o)
+
+.PHONY: all deps deps-build demo test test-quick unit e2e fuzz bench clean asan
+
+all: $(B)/sluice
+
+deps:
+	@sh scripts/deps.sh all
+
+deps-build:
+	@sh scripts/deps.sh build
+
+$(B)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libsluice.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/sluice: $(B)/src/main.o $(B)/libsluice.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@ln -sf $(B)/sluice sluice
+
+$(ASAN)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(ASAN)/libsluice.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ASAN)/sluice: $(ASAN)/src/main.o $(ASAN)/libsluice.a
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+asan: $(ASAN)/sluice $(UNIT_SRC:tests/unit/%.c=$(ASAN)/tests/%)
+
+# Unit tests (cmocka), one binary per module, in both builds.
+$(B)/tests/%: tests/unit/%.c $(B)/libsluice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(B)/libsluice.a $(LDLIBS) -lcmocka
+
+$(ASAN)/tests/%: tests/unit/%.c $(ASAN)/libsluice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -Isrc -o $@ $< $(ASAN)/libsluice.a $(LDLIBS) -lcmocka
+
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+# `make test`: unit + end-to-end (SQLite and a real PostgreSQL the tests
+# start), then the same suite under ASan+UBSan, then short fuzz runs.
+# Last line: "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all asan $(UNIT_BIN) fuzz-build
+	@sh tests/run.sh
+
+test-quick: all $(UNIT_BIN)
+	@SLUICE_NO_ASAN=1 SLUICE_NO_FUZZ=1 sh tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@rm -f examples/recsys/recsys.db
+	./build/sluice -C examples/recsys run
+
+# libFuzzer harnesses (clang).  FUZZ_SECONDS per harness.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+FUZZ_LIB_SRC = $(filter-out src/cli/%,$(LIB_SRC))
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -Isrc -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps fuzz-build
+	@for f in $(FUZZ_BIN); do \
+	  n=$$(basename $$f); mkdir -p $(B)/fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | grep -E '^(#[0-9]+.*DONE|==.*ERROR|Done)' || exit 1; \
+	done
+
+bench: all
+	@sh bench/run.sh
+
+clean:
+	rm -rf $(B) sluice examples/recsys/*.db

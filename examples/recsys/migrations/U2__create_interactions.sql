@@ -1,0 +1,2 @@
+DROP INDEX interactions_user_time;
+DROP TABLE interactions;

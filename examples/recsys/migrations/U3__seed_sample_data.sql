@@ -1,0 +1,3 @@
+DELETE FROM interactions WHERE interaction_id BETWEEN 100 AND 107;
+DELETE FROM items WHERE item_id BETWEEN 10 AND 13;
+DELETE FROM users WHERE user_id BETWEEN 1 AND 6;

@@ -1,0 +1,2 @@
+DROP INDEX user_features_engagement;
+UPDATE user_features SET engagement_score = NULL;

@@ -1,0 +1,132 @@
+/*
+ * db.c - driver registry and what all drivers share (see db.h).
+ */
+#include "db.h"
+#include "../core/buf.h"
+#include "../core/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct sl_db_driver *const drivers[] = {
+	&sl_sqlite_driver,
+	&sl_postgres_driver,
+	NULL,
+};
+
+void sl_stmt_list_free(struct sl_stmt_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+void sl_stmt_list_push(struct sl_stmt_list *l, const struct sl_stmt *s)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = sl_realloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = *s;
+}
+
+int sl_line_of(const char *s, size_t off)
+{
+	int line = 1;
+	for (size_t i = 0; i < off && s[i]; i++)
+		if (s[i] == '\n')
+			line++;
+	return line;
+}
+
+const struct sl_db_driver *sl_db_driver_named(const char *name)
+{
+	for (size_t i = 0; drivers[i]; i++)
+		if (strcmp(drivers[i]->name, name) == 0)
+			return drivers[i];
+	return NULL;
+}
+
+const struct sl_db_driver *sl_db_find_driver(const char *url, struct sl_error *err)
+{
+	const char *colon = strchr(url, ':');
+	if (colon) {
+		size_t n = (size_t)(colon - url);
+		for (size_t i = 0; drivers[i]; i++)
+			for (const char *const *s = drivers[i]->schemes; *s; s++)
+				if (strlen(*s) == n && strncasecmp(*s, url, n) == 0)
+					return drivers[i];
+	}
+	struct sl_buf m = SL_BUF_INIT;
+	sl_mask_url(url, &m);
+	sl_err(err, SL_USAGE, "unsupported database URL '%s'", m.s);
+	sl_err_hint(err, "use sqlite:PATH, postgres://... or postgresql://...");
+	sl_buf_free(&m);
+	return NULL;
+}
+
+int sl_db_open(struct sl_db **out, const char *url, const char *base_dir,
+	       struct sl_error *err)
+{
+	*out = NULL;
+	const struct sl_db_driver *d = sl_db_find_driver(url, err);
+	if (!d)
+		return -1;
+	return d->open(out, url, base_dir, err);
+}
+
+void sl_db_close(struct sl_db *db)
+{
+	if (db)
+		db->driver->close(db);
+}
+
+/*
+ * Mask "scheme://user:secret@host" and "password=secret" (query string or
+ * libpq keyword/value form).  Written by hand: no Debian library parses
+ * every libpq connection-string form, and the masking must never fail.
+ */
+void sl_mask_url(const char *url, struct sl_buf *out)
+{
+	const char *p = url;
+	const char *scheme_end = strstr(url, "://");
+	if (scheme_end) {
+		const char *auth = scheme_end + 3;
+		const char *end = auth + strcspn(auth, "/?#");
+		const char *at = NULL;
+		for (const char *q = auth; q < end; q++)
+			if (*q == '@')
+				at = q;
+		if (at) {
+			const char *colon = memchr(auth, ':', (size_t)(at - auth));
+			if (colon) {
+				sl_buf_add(out, url, (size_t)(colon + 1 - url));
+				sl_buf_adds(out, "***");
+				p = at;
+			}
+		}
+	}
+	while (*p) {
+		if (strncasecmp(p, "password=", 9) == 0 &&
+		    (p == url || strchr("?&; \t", p[-1]))) {
+			sl_buf_add(out, p, 9);
+			sl_buf_adds(out, "***");
+			p += 9;
+			if (*p == '\'') {
+				p++;
+				while (*p && *p != '\'') {
+					if (*p == '\\' && p[1])
+						p++;
+					p++;
+				}
+				if (*p)
+					p++;
+			} else {
+				p += strcspn(p, "& \t;");
+			}
+			continue;
+		}
+		sl_buf_addc(out, *p++);
+	}
+}

@@ -1,0 +1,508 @@
+/*
+ * db_postgres.c - the PostgreSQL driver (libpq, libpg_query).
+ *
+ * State lives in schema "sluice".  The migration lock is a session-level
+ * advisory lock: the server releases it when the session ends, so a killed
+ * sluice never leaves a lock behind.  Scripts are split by libpg_query, the
+ * real PostgreSQL parser, so dollar quotes, function bodies and DO blocks
+ * split exactly as the server would read them, and statements that cannot
+ * run in a transaction block are recognised from the parse tree, not by
+ * pattern matching.
+ */
+#include "db.h"
+#include "../core/buf.h"
+#include "../core/error.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pg_query.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* pg_advisory_lock key: "sluice" in ASCII. */
+#define SL_PG_LOCK_KEY "126939627856741"
+
+struct pg_db {
+	struct sl_db base;
+	PGconn *conn;
+};
+
+static const char *const pg_schemes[] = { "postgres", "postgresql", NULL };
+
+/* Fill err from a failed result (or the connection when res is NULL). */
+static int pg_err(struct pg_db *d, PGresult *res, struct sl_error *err)
+{
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+	int code = SL_ENV;
+	if (sqlstate && strcmp(sqlstate, "42601") == 0)
+		code = SL_USAGE; /* syntax_error: the script, not the server */
+	if (primary)
+		sl_err(err, code, "ERROR %s: %s%s%s", sqlstate ? sqlstate : "",
+		       primary, detail ? " DETAIL: " : "", detail ? detail : "");
+	else
+		sl_err(err, code, "%s", PQerrorMessage(d->conn));
+	if (hint)
+		sl_err_hint(err, "%s", hint);
+	if (err && pos)
+		err->column = atoi(pos); /* character position in the statement */
+	return -1;
+}
+
+static void pg_close(struct sl_db *db)
+{
+	struct pg_db *d = (struct pg_db *)db;
+	if (!d)
+		return;
+	if (d->conn)
+		PQfinish(d->conn);
+	free(d->base.url_masked);
+	free(d);
+}
+
+static void quiet_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+static int pg_exec(struct sl_db *db, const char *sql, struct sl_error *err)
+{
+	struct pg_db *d = (struct pg_db *)db;
+	PGresult *res = PQexec(d->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+		pg_err(d, res, err);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int pg_open(struct sl_db **out, const char *url, const char *base_dir,
+		   struct sl_error *err)
+{
+	(void)base_dir;
+	*out = NULL;
+	struct pg_db *d = sl_calloc(1, sizeof(*d));
+	d->base.driver = &sl_postgres_driver;
+	struct sl_buf m = SL_BUF_INIT;
+	sl_mask_url(url, &m);
+	d->base.url_masked = sl_buf_detach(&m);
+	d->conn = PQconnectdb(url);
+	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
+		/* libpq's message can quote the conninfo: mask it too. */
+		struct sl_buf msg = SL_BUF_INIT;
+		sl_mask_url(d->conn ? PQerrorMessage(d->conn) : "out of memory", &msg);
+		sl_err(err, SL_ENV, "cannot connect to %s: %s", d->base.url_masked, msg.s);
+		sl_buf_free(&msg);
+		pg_close(&d->base);
+		return -1;
+	}
+	PQsetNoticeProcessor(d->conn, quiet_notices, NULL);
+	if (pg_exec(&d->base, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'", err)) {
+		pg_close(&d->base);
+		return -1;
+	}
+	*out = &d->base;
+	return 0;
+}
+
+/* Rewrite sluice's '?' placeholders as $1, $2 ... (no '?' occurs in
+ * sluice's own SQL except as a placeholder). */
+static char *dollar_params(const char *sql)
+{
+	struct sl_buf b = SL_BUF_INIT;
+	int n = 0;
+	for (const char *p = sql; *p; p++) {
+		if (*p == '?')
+			sl_buf_printf(&b, "$%d", ++n);
+		else
+			sl_buf_addc(&b, *p);
+	}
+	return sl_buf_detach(&b);
+}
+
+static int pg_query(struct sl_db *db, const char *sql, const char *const *params,
+		    int nparams, sl_row_fn cb, void *arg, struct sl_error *err)
+{
+	struct pg_db *d = (struct pg_db *)db;
+	char *q = dollar_params(sql);
+	PGresult *res = PQexecParams(d->conn, q, nparams, NULL, params, NULL, NULL, 0);
+	free(q);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_err(d, res, err);
+		PQclear(res);
+		return -1;
+	}
+	int rows = PQntuples(res), ncols = PQnfields(res);
+	const char **vals = sl_calloc((size_t)(ncols ? ncols : 1), sizeof(*vals));
+	for (int r = 0; cb && r < rows; r++) {
+		for (int c = 0; c < ncols; c++)
+			vals[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+		if (cb(arg, ncols, vals))
+			break;
+	}
+	free(vals);
+	PQclear(res);
+	return 0;
+}
+
+static int pg_begin(struct sl_db *db, struct sl_error *err)
+{
+	return pg_exec(db, "BEGIN", err);
+}
+
+static int pg_commit(struct sl_db *db, struct sl_error *err)
+{
+	struct pg_db *d = (struct pg_db *)db;
+	/* COMMIT of an aborted transaction "succeeds" as ROLLBACK: refuse. */
+	if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
+		pg_exec(db, "ROLLBACK", NULL);
+		return sl_err(err, SL_ENV, "the transaction was aborted; rolled back");
+	}
+	return pg_exec(db, "COMMIT", err);
+}
+
+static int pg_rollback(struct sl_db *db, struct sl_error *err)
+{
+	struct pg_db *d = (struct pg_db *)db;
+	if (PQtransactionStatus(d->conn) == PQTRANS_IDLE)
+		return 0;
+	return pg_exec(db, "ROLLBACK", err);
+}
+
+static void pg_quote_ident(struct sl_buf *out, const char *ident)
+{
+	sl_buf_addc(out, '"');
+	for (const char *p = ident; *p; p++) {
+		if (*p == '"')
+			sl_buf_addc(out, '"');
+		sl_buf_addc(out, *p);
+	}
+	sl_buf_addc(out, '"');
+}
+
+static void pg_state_table(struct sl_buf *out, const char *name)
+{
+	pg_quote_ident(out, "sluice");
+	sl_buf_addc(out, '.');
+	pg_quote_ident(out, name);
+}
+
+/* Offset of the first token at or after i (skips blanks and comments). */
+static size_t first_token(const char *s, size_t i, size_t end)
+{
+	while (i < end) {
+		if (isspace((unsigned char)s[i])) {
+			i++;
+		} else if (s[i] == '-' && i + 1 < end && s[i + 1] == '-') {
+			while (i < end && s[i] != '\n')
+				i++;
+		} else if (s[i] == '/' && i + 1 < end && s[i + 1] == '*') {
+			int depth = 1; /* PostgreSQL block comments nest */
+			i += 2;
+			while (i < end && depth) {
+				if (s[i] == '/' && i + 1 < end && s[i + 1] == '*') {
+					depth++;
+					i += 2;
+				} else if (s[i] == '*' && i + 1 < end && s[i + 1] == '/') {
+					depth--;
+					i += 2;
+				} else {
+					i++;
+				}
+			}
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
+static int has_word(const char *s, size_t len, const char *w)
+{
+	size_t n = strlen(w);
+	for (size_t i = 0; i + n <= len; i++)
+		if (strncasecmp(s + i, w, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int is_true(json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+/* Does a DefElem list (ReindexStmt.params) hold "concurrently"? */
+static int params_concurrently(json_t *params)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(params, i, p) {
+		json_t *de = json_object_get(p, "DefElem");
+		const char *name = json_string_value(json_object_get(de, "defname"));
+		if (name && strcmp(name, "concurrently") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Classify one statement from its parse tree.  Only statements that mention
+ * a telltale word are parsed a second time, so ordinary scripts pay for one
+ * parse (the split) only.
+ */
+static void classify(const char *s, size_t len, struct sl_stmt *st)
+{
+	static const char *const tx_words[] = {
+		"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "START", NULL
+	};
+	for (size_t i = 0; tx_words[i]; i++) {
+		size_t n = strlen(tx_words[i]);
+		if (len >= n && strncasecmp(s, tx_words[i], n) == 0 &&
+		    (len == n || !isalnum((unsigned char)s[n]))) {
+			if (strcmp(tx_words[i], "START") != 0 || has_word(s, len, "TRANSACTION"))
+				st->tx_control = 1;
+		}
+	}
+	if (!has_word(s, len, "CONCURRENTLY") && !has_word(s, len, "VACUUM") &&
+	    !has_word(s, len, "DATABASE") && !has_word(s, len, "SYSTEM") &&
+	    !has_word(s, len, "TABLESPACE") && !has_word(s, len, "VALUE"))
+		return;
+	char *one = sl_strndup(s, len);
+	PgQueryParseResult r = pg_query_parse(one);
+	free(one);
+	if (r.error || !r.parse_tree) {
+		pg_query_free_parse_result(r);
+		return;
+	}
+	json_t *root = json_loads(r.parse_tree, 0, NULL);
+	pg_query_free_parse_result(r);
+	json_t *stmt = json_object_get(json_array_get(json_object_get(root, "stmts"), 0), "stmt");
+	const char *what = NULL;
+	int only_before_pg12 = 0;
+	json_t *node;
+	if ((node = json_object_get(stmt, "IndexStmt")) && is_true(node, "concurrent"))
+		what = "CREATE INDEX CONCURRENTLY";
+	else if ((node = json_object_get(stmt, "DropStmt")) && is_true(node, "concurrent"))
+		what = "DROP INDEX CONCURRENTLY";
+	else if ((node = json_object_get(stmt, "ReindexStmt")) &&
+		 params_concurrently(json_object_get(node, "params")))
+		what = "REINDEX CONCURRENTLY";
+	else if ((node = json_object_get(stmt, "VacuumStmt")))
+		what = is_true(node, "is_vacuumcmd") ? "VACUUM" : NULL;
+	else if (json_object_get(stmt, "CreatedbStmt"))
+		what = "CREATE DATABASE";
+	else if (json_object_get(stmt, "DropdbStmt"))
+		what = "DROP DATABASE";
+	else if (json_object_get(stmt, "AlterSystemStmt"))
+		what = "ALTER SYSTEM";
+	else if (json_object_get(stmt, "CreateTableSpaceStmt"))
+		what = "CREATE TABLESPACE";
+	else if (json_object_get(stmt, "DropTableSpaceStmt"))
+		what = "DROP TABLESPACE";
+	else if ((node = json_object_get(stmt, "AlterEnumStmt")) &&
+		 !json_object_get(node, "oldVal")) {
+		what = "ALTER TYPE ... ADD VALUE";
+		only_before_pg12 = 1;
+	}
+	if (what) {
+		st->no_tx = only_before_pg12 ? 2 : 1;
+		snprintf(st->no_tx_what, sizeof(st->no_tx_what), "%s", what);
+	}
+	json_decref(root);
+}
+
+static int pg_split(const char *sql, size_t len, struct sl_stmt_list *out,
+		    struct sl_error *err)
+{
+	char *s = sl_strndup(sql, len);
+	if (strlen(s) != len) {
+		free(s);
+		return sl_err(err, SL_USAGE, "the script contains a NUL byte");
+	}
+	PgQuerySplitResult r = pg_query_split_with_parser(s);
+	if (r.error) {
+		int cursor = r.error->cursorpos; /* 1-based, in characters */
+		size_t off = 0;
+		/* cursorpos counts characters; walk UTF-8 to a byte offset. */
+		for (int c = 1; off < len && c < cursor; off++)
+			if (((unsigned char)s[off] & 0xC0) != 0x80)
+				c++;
+		while (off < len && ((unsigned char)s[off] & 0xC0) == 0x80)
+			off++;
+		int line = sl_line_of(s, off);
+		int col = 1;
+		for (size_t i = off; i > 0 && s[i - 1] != '\n'; i--)
+			col++;
+		sl_err(err, SL_USAGE, "syntax error: %s", r.error->message);
+		if (err) {
+			err->line = line;
+			err->column = cursor > 0 ? col : 0;
+		}
+		pg_query_free_split_result(r);
+		free(s);
+		return -1;
+	}
+	size_t line_pos = 0;
+	int line = 1;
+	for (int i = 0; i < r.n_stmts; i++) {
+		size_t start = (size_t)r.stmts[i]->stmt_location;
+		size_t end = start + (size_t)r.stmts[i]->stmt_len;
+		if (end > len)
+			end = len;
+		size_t tok = first_token(s, start, end);
+		if (tok >= end)
+			continue;
+		for (size_t k = line_pos; k < tok; k++)
+			if (s[k] == '\n')
+				line++;
+		line_pos = tok;
+		/* The parser's length may include trailing blanks; trim them. */
+		while (end > tok && isspace((unsigned char)s[end - 1]))
+			end--;
+		struct sl_stmt st;
+		memset(&st, 0, sizeof(st));
+		st.off = tok;
+		st.len = end - tok;
+		st.line = line;
+		classify(s + tok, st.len, &st);
+		sl_stmt_list_push(out, &st);
+	}
+	pg_query_free_split_result(r);
+	free(s);
+	return 0;
+}
+
+static int pg_ensure_state(struct sl_db *db, struct sl_error *err)
+{
+	return pg_exec(db,
+		"CREATE SCHEMA IF NOT EXISTS sluice;"
+		"CREATE TABLE IF NOT EXISTS sluice.history ("
+		" installed_rank bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+		" version text,"
+		" description text NOT NULL,"
+		" kind text NOT NULL,"
+		" script text NOT NULL,"
+		" checksum text,"
+		" installed_by text NOT NULL,"
+		" installed_at timestamptz NOT NULL DEFAULT now(),"
+		" execution_ms bigint NOT NULL,"
+		" success boolean NOT NULL)", err);
+}
+
+static int flag_cb(void *arg, int ncols, const char *const *v)
+{
+	(void)ncols;
+	*(int *)arg = v[0] && (v[0][0] == 't' || v[0][0] == '1');
+	return 1;
+}
+
+static int pg_has_state(struct sl_db *db, int *yes, struct sl_error *err)
+{
+	*yes = 0;
+	return pg_query(db, "SELECT to_regclass('sluice.history') IS NOT NULL",
+			NULL, 0, flag_cb, yes, err);
+}
+
+static int holder_cb(void *arg, int ncols, const char *const *v)
+{
+	struct sl_buf *b = arg;
+	(void)ncols;
+	sl_buf_printf(b, "%s (backend pid %s, %s, since %s)",
+		      v[0] && v[0][0] ? v[0] : "an unnamed session", v[1] ? v[1] : "?",
+		      v[2] ? v[2] : "local", v[3] ? v[3] : "?");
+	return 1;
+}
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pg_lock(struct sl_db *db, const char *owner, long timeout_ms,
+		   struct sl_error *err)
+{
+	char app[64];
+	snprintf(app, sizeof(app), "sluice %s", owner);
+	const char *p[] = { app };
+	if (pg_query(db, "SELECT set_config('application_name', ?, false)", p, 1,
+		     NULL, NULL, err))
+		return -1;
+	long start = mono_ms(), wait = 20;
+	for (;;) {
+		int got = 0;
+		if (pg_query(db, "SELECT pg_try_advisory_lock(" SL_PG_LOCK_KEY ")", NULL, 0,
+			     flag_cb, &got, err))
+			return -1;
+		if (got)
+			return 0;
+		if (mono_ms() - start >= timeout_ms)
+			break;
+		struct timespec ts = { 0, wait * 1000000L };
+		nanosleep(&ts, NULL);
+		if (wait < 250)
+			wait *= 2;
+	}
+	struct sl_buf who = SL_BUF_INIT;
+	pg_query(db,
+		 "SELECT a.application_name, a.pid,"
+		 " coalesce(a.client_hostname, host(a.client_addr), 'local socket'),"
+		 " date_trunc('second', a.backend_start)"
+		 " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+		 " WHERE l.locktype = 'advisory' AND l.granted"
+		 " AND l.classid = (" SL_PG_LOCK_KEY "::bigint >> 32)::oid"
+		 " AND l.objid = (" SL_PG_LOCK_KEY "::bigint & 4294967295)::oid"
+		 " AND l.objsubid = 1",
+		 NULL, 0, holder_cb, &who, NULL);
+	sl_err(err, SL_ENV, "the migration lock is held by %s; gave up after %ld ms",
+	       who.len ? who.s : "another session", timeout_ms);
+	sl_err_hint(err, "wait for it to finish, or raise --lock-timeout");
+	sl_buf_free(&who);
+	return -1;
+}
+
+static int pg_unlock(struct sl_db *db, struct sl_error *err)
+{
+	return pg_query(db, "SELECT pg_advisory_unlock(" SL_PG_LOCK_KEY ")", NULL, 0,
+			NULL, NULL, err);
+}
+
+static long pg_server_version(struct sl_db *db)
+{
+	return PQserverVersion(((struct pg_db *)db)->conn);
+}
+
+const struct sl_db_driver sl_postgres_driver = {
+	.version = 1,
+	.name = "postgres",
+	.schemes = pg_schemes,
+	.open = pg_open,
+	.close = pg_close,
+	.exec = pg_exec,
+	.query = pg_query,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.quote_ident = pg_quote_ident,
+	.state_table = pg_state_table,
+	.split = pg_split,
+	.ensure_state = pg_ensure_state,
+	.lock = pg_lock,
+	.unlock = pg_unlock,
+	.server_version = pg_server_version,
+	.has_state = pg_has_state,
+};

@@ -1,0 +1,399 @@
+/*
+ * db_sqlite.c - the SQLite driver (libsqlite3).
+ *
+ * SQLite is sluice's embedded default: a file, no server.  State tables are
+ * prefixed sluice_ in the main schema.  Writers are serialised by SQLite
+ * itself; the migration lock is a row in sluice_lock taken under BEGIN
+ * IMMEDIATE, so the check-and-insert is atomic across processes, and a row
+ * left by a process that died (same host, pid gone) is taken over.
+ */
+#include "db.h"
+#include "../core/buf.h"
+#include "../core/error.h"
+#include "../core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sqlite_db {
+	struct sl_db base;
+	sqlite3 *h;
+	char host[256];
+	long pid;
+};
+
+static const char *const sqlite_schemes[] = { "sqlite", "sqlite3", "file", NULL };
+
+static int db_err(struct sqlite_db *d, struct sl_error *err, const char *what)
+{
+	const char *msg = sqlite3_errmsg(d->h);
+	int code = SL_ENV;
+	if (strstr(msg, "syntax error") || strstr(msg, "incomplete input") ||
+	    strstr(msg, "unrecognized token"))
+		code = SL_USAGE;
+	return sl_err(err, code, "%s%s%s", what ? what : "", what ? ": " : "", msg);
+}
+
+static void sqlite_close(struct sl_db *db)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	if (!d)
+		return;
+	sqlite3_close(d->h);
+	free(d->base.url_masked);
+	free(d);
+}
+
+/* sqlite:PATH, sqlite://PATH, sqlite:///ABS, file:PATH; relative to base_dir. */
+static int sqlite_open(struct sl_db **out, const char *url, const char *base_dir,
+		       struct sl_error *err)
+{
+	*out = NULL;
+	const char *path = strchr(url, ':') + 1;
+	if (strncmp(path, "//", 2) == 0)
+		path += 2;
+	if (!*path)
+		return sl_err(err, SL_USAGE, "the SQLite URL '%s' names no file", url);
+	char *full = strcmp(path, ":memory:") == 0 ? sl_strdup(path)
+						   : sl_path_resolve(base_dir, path);
+	struct sqlite_db *d = sl_calloc(1, sizeof(*d));
+	d->base.driver = &sl_sqlite_driver;
+	d->base.url_masked = sl_strdup(url);
+	d->pid = (long)getpid();
+	if (gethostname(d->host, sizeof(d->host) - 1))
+		snprintf(d->host, sizeof(d->host), "localhost");
+	int rc = sqlite3_open_v2(full, &d->h,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		sl_err(err, SL_ENV, "cannot open SQLite database '%s': %s", full,
+		       d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));
+		free(full);
+		sqlite_close(&d->base);
+		return -1;
+	}
+	free(full);
+	sqlite3_extended_result_codes(d->h, 1);
+	sqlite3_busy_timeout(d->h, 60000);
+	*out = &d->base;
+	return 0;
+}
+
+static int sqlite_exec(struct sl_db *db, const char *sql, struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	if (sqlite3_exec(d->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(d, err, NULL);
+	return 0;
+}
+
+static int sqlite_query(struct sl_db *db, const char *sql, const char *const *params,
+			int nparams, sl_row_fn cb, void *arg, struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(d->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(d, err, NULL);
+	for (int i = 0; i < nparams; i++) {
+		int rc = params[i] ? sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_TRANSIENT)
+				   : sqlite3_bind_null(st, i + 1);
+		if (rc != SQLITE_OK) {
+			db_err(d, err, NULL);
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	int ncols = sqlite3_column_count(st);
+	const char **vals = sl_calloc((size_t)(ncols ? ncols : 1), sizeof(*vals));
+	int rc, ret = 0, stop = 0;
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < ncols; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		if (cb && cb(arg, ncols, vals))
+			stop = 1;
+	}
+	if (!stop && rc != SQLITE_DONE)
+		ret = db_err(d, err, NULL);
+	free(vals);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int sqlite_begin(struct sl_db *db, struct sl_error *err)
+{
+	return sqlite_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+static int sqlite_commit(struct sl_db *db, struct sl_error *err)
+{
+	return sqlite_exec(db, "COMMIT", err);
+}
+
+static int sqlite_rollback(struct sl_db *db, struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	if (sqlite3_get_autocommit(d->h))
+		return 0; /* an error already rolled it back */
+	return sqlite_exec(db, "ROLLBACK", err);
+}
+
+static void sqlite_quote_ident(struct sl_buf *out, const char *ident)
+{
+	sl_buf_addc(out, '"');
+	for (const char *p = ident; *p; p++) {
+		if (*p == '"')
+			sl_buf_addc(out, '"');
+		sl_buf_addc(out, *p);
+	}
+	sl_buf_addc(out, '"');
+}
+
+static void sqlite_state_table(struct sl_buf *out, const char *name)
+{
+	struct sl_buf n = SL_BUF_INIT;
+	sl_buf_printf(&n, "sluice_%s", name);
+	sqlite_quote_ident(out, n.s);
+	sl_buf_free(&n);
+}
+
+/* Skip white space and comments; returns the offset of the first token. */
+static size_t skip_space(const char *s, size_t i, size_t end)
+{
+	while (i < end) {
+		if (isspace((unsigned char)s[i])) {
+			i++;
+		} else if (s[i] == '-' && i + 1 < end && s[i + 1] == '-') {
+			while (i < end && s[i] != '\n')
+				i++;
+		} else if (s[i] == '/' && i + 1 < end && s[i + 1] == '*') {
+			i += 2;
+			while (i + 1 < end && !(s[i] == '*' && s[i + 1] == '/'))
+				i++;
+			i = i + 2 < end ? i + 2 : end;
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
+static int starts_word(const char *s, size_t len, const char *w)
+{
+	size_t n = strlen(w);
+	return len >= n && strncasecmp(s, w, n) == 0 &&
+	       (len == n || !(isalnum((unsigned char)s[n]) || s[n] == '_'));
+}
+
+static void classify(const char *s, size_t len, struct sl_stmt *st)
+{
+	if (starts_word(s, len, "VACUUM")) {
+		st->no_tx = 1;
+		snprintf(st->no_tx_what, sizeof(st->no_tx_what), "VACUUM");
+	}
+	if (starts_word(s, len, "BEGIN") || starts_word(s, len, "COMMIT") ||
+	    starts_word(s, len, "END") || starts_word(s, len, "ROLLBACK"))
+		st->tx_control = 1;
+}
+
+static void add_stmt(const char *s, size_t start, size_t end,
+		     struct sl_stmt_list *out, int *line, size_t *line_pos)
+{
+	size_t tok = skip_space(s, start, end);
+	if (tok >= end)
+		return; /* only blanks and comments */
+	for (size_t i = *line_pos; i < tok; i++)
+		if (s[i] == '\n')
+			(*line)++;
+	*line_pos = tok;
+	struct sl_stmt st;
+	memset(&st, 0, sizeof(st));
+	st.off = tok;
+	st.len = end - tok;
+	st.line = *line;
+	classify(s + tok, end - tok, &st);
+	sl_stmt_list_push(out, &st);
+}
+
+/*
+ * Split on the semicolons that end a complete statement, as decided by
+ * sqlite3_complete (which knows strings, comments and trigger bodies).
+ * Each candidate is checked from the start of the current statement only,
+ * so the cost is linear in the script for ordinary statements.
+ */
+static int sqlite_split(const char *sql, size_t len, struct sl_stmt_list *out,
+			struct sl_error *err)
+{
+	(void)err;
+	char *s = sl_strndup(sql, len);
+	size_t start = 0, line_pos = 0;
+	int line = 1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != ';')
+			continue;
+		char saved = s[i + 1];
+		s[i + 1] = '\0';
+		int complete = sqlite3_complete(s + start);
+		s[i + 1] = saved;
+		if (complete) {
+			add_stmt(s, start, i, out, &line, &line_pos);
+			start = i + 1;
+		}
+	}
+	if (start < len)
+		add_stmt(s, start, len, out, &line, &line_pos);
+	free(s);
+	return 0;
+}
+
+static int sqlite_ensure_state(struct sl_db *db, struct sl_error *err)
+{
+	return sqlite_exec(db,
+		"CREATE TABLE IF NOT EXISTS sluice_history ("
+		" installed_rank INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" version TEXT,"
+		" description TEXT NOT NULL,"
+		" kind TEXT NOT NULL,"
+		" script TEXT NOT NULL,"
+		" checksum TEXT,"
+		" installed_by TEXT NOT NULL,"
+		" installed_at TEXT NOT NULL,"
+		" execution_ms INTEGER NOT NULL,"
+		" success INTEGER NOT NULL)", err);
+}
+
+static int sqlite_has_state(struct sl_db *db, int *yes, struct sl_error *err)
+{
+	*yes = 0;
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	int rc = sqlite3_table_column_metadata(d->h, NULL, "sluice_history", NULL,
+					       NULL, NULL, NULL, NULL, NULL);
+	(void)err;
+	*yes = rc == SQLITE_OK;
+	return 0;
+}
+
+struct lock_row {
+	int found;
+	char owner[256], host[256];
+	long pid;
+	char since[64];
+};
+
+static int lock_row_cb(void *arg, int ncols, const char *const *v)
+{
+	struct lock_row *r = arg;
+	(void)ncols;
+	r->found = 1;
+	snprintf(r->owner, sizeof(r->owner), "%s", v[0] ? v[0] : "");
+	snprintf(r->host, sizeof(r->host), "%s", v[1] ? v[1] : "");
+	r->pid = v[2] ? atol(v[2]) : 0;
+	snprintf(r->since, sizeof(r->since), "%s", v[3] ? v[3] : "");
+	return 1;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int sqlite_lock(struct sl_db *db, const char *owner, long timeout_ms,
+		       struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	if (sqlite_exec(db,
+		"CREATE TABLE IF NOT EXISTS sluice_lock ("
+		" id INTEGER PRIMARY KEY CHECK (id = 1),"
+		" owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,"
+		" acquired_at TEXT NOT NULL)", err))
+		return -1;
+	sqlite3_busy_timeout(d->h, timeout_ms > 0 ? (int)(timeout_ms > 2000000000 ? 2000000000 : timeout_ms) : 1);
+	long start = now_ms();
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", d->pid);
+	for (;;) {
+		struct lock_row r;
+		memset(&r, 0, sizeof(r));
+		if (sqlite_begin(db, err))
+			return -1;
+		if (sqlite_query(db, "SELECT owner, host, pid, acquired_at FROM sluice_lock WHERE id = 1",
+				 NULL, 0, lock_row_cb, &r, err))
+			goto fail;
+		int stale = r.found && strcmp(r.host, d->host) == 0 && r.pid > 0 &&
+			    r.pid != d->pid && kill((pid_t)r.pid, 0) != 0 && errno == ESRCH;
+		if (!r.found || stale) {
+			const char *p[] = { owner, d->host, pid };
+			if (sqlite_query(db, "DELETE FROM sluice_lock", NULL, 0, NULL, NULL, err) ||
+			    sqlite_query(db, "INSERT INTO sluice_lock (id, owner, host, pid, acquired_at)"
+				     " VALUES (1, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+				     p, 3, NULL, NULL, err))
+				goto fail;
+			if (sqlite_commit(db, err))
+				goto fail;
+			return 0;
+		}
+		sqlite_rollback(db, NULL);
+		if (now_ms() - start >= timeout_ms) {
+			sl_err(err, SL_ENV,
+			       "the migration lock is held by %s (host %s, pid %ld) since %s; gave up after %ld ms",
+			       r.owner, r.host, r.pid, r.since, timeout_ms);
+			sl_err_hint(err, "wait for it to finish, or raise --lock-timeout");
+			return -1;
+		}
+		sleep_ms(50);
+	}
+fail:
+	sqlite_rollback(db, NULL);
+	return -1;
+}
+
+static int sqlite_unlock(struct sl_db *db, struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%ld", d->pid);
+	const char *p[] = { d->host, pid };
+	return sqlite_query(db, "DELETE FROM sluice_lock WHERE host = ? AND pid = ?",
+			    p, 2, NULL, NULL, err);
+}
+
+static long sqlite_server_version(struct sl_db *db)
+{
+	(void)db;
+	return sqlite3_libversion_number();
+}
+
+const struct sl_db_driver sl_sqlite_driver = {
+	.version = 1,
+	.name = "sqlite",
+	.schemes = sqlite_schemes,
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.exec = sqlite_exec,
+	.query = sqlite_query,
+	.begin = sqlite_begin,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.quote_ident = sqlite_quote_ident,
+	.state_table = sqlite_state_table,
+	.split = sqlite_split,
+	.ensure_state = sqlite_ensure_state,
+	.lock = sqlite_lock,
+	.unlock = sqlite_unlock,
+	.server_version = sqlite_server_version,
+	.has_state = sqlite_has_state,
+};

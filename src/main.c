@@ -1,0 +1,151 @@
+/*
+ * main.c - sluice's entry point: global options and the command table.
+ *
+ * Commands are rows in one table, as in git.c and Redis: dispatch is a
+ * lookup.  Global options may stand before or after the command and its
+ * arguments (`sluice -e dev status` == `sluice status -e dev`); they are
+ * pulled out of the whole command line first, and what is left goes to the
+ * command's own parser.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct sl_ctx g_ctx = { .lock_timeout_ms = -1 };
+static int g_help, g_version;
+
+const struct sl_option sl_global_options[] = {
+	{ SL_OPT_STRING, 'C', NULL, NULL, "DIR", "run as if started in DIR" },
+	{ SL_OPT_STRING, 'c', "config", &g_ctx.config_path, "FILE", "config file (default ./sluice.yaml)" },
+	{ SL_OPT_STRING, 'e', "env", &g_ctx.env_name, "ENV", "environment from the config" },
+	{ SL_OPT_STRING, 0, "url", &g_ctx.url, "URL", "database URL instead of an environment" },
+	{ SL_OPT_STRING, 0, "format", &g_ctx.format, "FMT", "text (default) or json" },
+	{ SL_OPT_DURATION, 0, "lock-timeout", &g_ctx.lock_timeout_ms, "DUR", "wait for the migration lock this long (default 60s)" },
+	{ SL_OPT_FLAG, 'q', "quiet", &g_ctx.quiet, NULL, "print only errors" },
+	{ SL_OPT_FLAG, 'v', "verbose", &g_ctx.verbose, NULL, "say more" },
+	{ SL_OPT_FLAG, 'h', "help", &g_help, NULL, "show help" },
+	{ SL_OPT_FLAG, 0, "version", &g_version, NULL, "show the version" },
+	{ SL_OPT_END, 0, NULL, NULL, NULL, NULL },
+};
+
+const struct sl_command sl_commands[] = {
+	{ "init", cmd_init, "init [--name NAME] [--force]",
+	  "write a commented sluice.yaml and empty migrations/, features/, models/", NULL },
+	{ "status", cmd_status, "status",
+	  "applied, pending, failed, changed and missing migrations", NULL },
+	{ "migrate", cmd_migrate, "migrate [--to VERSION] [-n|--dry-run]",
+	  "apply pending migrations, each in its own transaction", NULL },
+	{ "validate", cmd_validate, "validate",
+	  "fail on edited or missing applied migrations, order and syntax problems", NULL },
+	{ "undo", cmd_undo, "undo [--to VERSION] [-n|--dry-run]",
+	  "run undo/down scripts newest first (--to 0: all; default: the newest one)", NULL },
+	{ "baseline", cmd_baseline, "baseline VERSION [--description TEXT]",
+	  "adopt an existing database: versions up to VERSION count as applied", NULL },
+	{ "repair", cmd_repair, "repair",
+	  "remove failed rows, realign checksums, mark missing files deleted", NULL },
+	{ "run", cmd_run, "run [FILE]",
+	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
+	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },
+	{ "version", cmd_version, "version", "show the version", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+const struct sl_command *sl_command_find(const char *name)
+{
+	for (const struct sl_command *c = sl_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+/*
+ * -C is applied while parsing so that several -C accumulate as in git
+ * (-C a -C b == -C a/b).  It is handled before the table parser runs.
+ */
+static int apply_chdirs(int argc, char **argv, struct sl_strvec *out, struct sl_error *err)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			for (; i < argc; i++)
+				sl_strvec_push(out, argv[i]);
+			break;
+		}
+		if (strncmp(argv[i], "-C", 2) == 0) {
+			const char *dir = argv[i][2] ? argv[i] + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!dir)
+				return sl_err(err, SL_USAGE, "option '-C' needs a directory");
+			if (chdir(dir) != 0)
+				return sl_err(err, SL_USAGE, "cannot change to '%s': %s", dir, strerror(errno));
+			continue;
+		}
+		sl_strvec_push(out, argv[i]);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sl_error err;
+	struct sl_strvec pre = SL_STRVEC_INIT, rest = SL_STRVEC_INIT;
+	int code;
+	sl_error_clear(&err);
+	g_ctx.cmd = "sluice";
+
+	if (apply_chdirs(argc - 1, argv + 1, &pre, &err) ||
+	    sl_parse_options((int)pre.n, pre.v, sl_global_options, 1, &rest, &err)) {
+		code = sl_cli_fail(&g_ctx, &err);
+		goto out;
+	}
+	if (g_ctx.format) {
+		if (strcmp(g_ctx.format, "json") == 0) {
+			g_ctx.json = 1;
+		} else if (strcmp(g_ctx.format, "text") != 0) {
+			sl_err(&err, SL_USAGE, "unknown --format '%s' (text or json)", g_ctx.format);
+			code = sl_cli_fail(&g_ctx, &err);
+			goto out;
+		}
+	}
+	if (g_version) {
+		code = cmd_version(0, NULL, &g_ctx);
+		goto out;
+	}
+	/* the command is the first argument that is not an option */
+	size_t ci = 0;
+	while (ci < rest.n && rest.v[ci][0] == '-' && strcmp(rest.v[ci], "--") != 0)
+		ci++;
+	if (ci >= rest.n || strcmp(rest.v[ci], "--") == 0) {
+		code = cmd_help(0, NULL, &g_ctx);
+		if (!g_help)
+			code = SL_USAGE;
+		goto out;
+	}
+	const struct sl_command *c = sl_command_find(rest.v[ci]);
+	if (!c) {
+		sl_err(&err, SL_USAGE, "unknown command '%s'", rest.v[ci]);
+		sl_err_hint(&err, "'sluice help' lists the commands");
+		code = sl_cli_fail(&g_ctx, &err);
+		goto out;
+	}
+	g_ctx.cmd = c->name;
+	if (g_help) {
+		char *hargv[] = { (char *)c->name, NULL };
+		code = cmd_help(1, hargv, &g_ctx);
+		goto out;
+	}
+	/* the command's arguments: everything but the command word itself */
+	struct sl_strvec cargs = SL_STRVEC_INIT;
+	for (size_t i = 0; i < rest.n; i++)
+		if (i != ci)
+			sl_strvec_push(&cargs, rest.v[i]);
+	code = c->fn((int)cargs.n, cargs.v ? cargs.v : (char *[]){ NULL }, &g_ctx);
+	sl_strvec_free(&cargs);
+out:
+	fflush(stdout);
+	sl_ctx_free(&g_ctx);
+	sl_strvec_free(&pre);
+	sl_strvec_free(&rest);
+	return code;
+}

@@ -1,0 +1,381 @@
+/*
+ * pipeline.c - load and run `pipeline.stages` (see pipeline.h).
+ */
+#include "pipeline.h"
+#include "../core/buf.h"
+#include "../core/config.h"
+#include "../core/error.h"
+#include "../core/yaml.h"
+#include "../db/db.h"
+#include "../migrate/migrate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- built-in steps ----------------------------------------------------- */
+
+static const char *const env_args[] = { "env", NULL };
+static const char *const migrate_args[] = { "env", "to", NULL };
+
+static int check_map_args(const struct sl_ydoc *doc, const struct sl_ynode *args,
+			  const char *const *allowed, const char *what, struct sl_error *err)
+{
+	if (!args || sl_ynode_is_null(args))
+		return 0;
+	if (args->type != SL_Y_MAP)
+		return sl_ynode_err(doc, args, err, "expected a mapping of arguments for '%s', found %s",
+				    what, sl_ynode_type_name(args));
+	if (sl_ymap_check_keys(doc, args, allowed, what, err))
+		return -1;
+	for (size_t i = 0; i < args->n; i++) {
+		const char *s;
+		if (sl_ynode_str(doc, args->items[i], args->keys[i]->scalar, &s, err))
+			return -1;
+	}
+	return 0;
+}
+
+static const char *arg_str(const struct sl_ynode *args, const char *key)
+{
+	const struct sl_ynode *n = sl_ymap_get(args, key);
+	return n && n->type == SL_Y_SCALAR ? n->scalar : NULL;
+}
+
+static int check_env(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
+{
+	return check_map_args(doc, args, env_args, "validate", err);
+}
+
+static int check_migrate(const struct sl_ydoc *doc, const struct sl_ynode *args,
+			 struct sl_error *err)
+{
+	return check_map_args(doc, args, migrate_args, "migrate", err);
+}
+
+static int check_run(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
+{
+	const char *s;
+	if (!args)
+		return sl_ynode_err(doc, args, err, "'run' needs a command");
+	return sl_ynode_str(doc, args, "run", &s, err);
+}
+
+static int open_env(const struct sl_run_opts *o, const struct sl_stage *stage,
+		    const struct sl_pstep *step, struct sl_db **db, struct sl_engine *eng,
+		    char **env_name, struct sl_error *err)
+{
+	const char *env = arg_str(step->args, "env");
+	if (!env)
+		env = stage->env;
+	if (!env)
+		env = o->env_override;
+	char *masked = NULL;
+	int rc = sl_engine_open(o->cfg, env, o->url_override, o->lock_timeout_ms, db, eng,
+				env_name, &masked, err);
+	free(masked);
+	return rc;
+}
+
+static int step_validate(const struct sl_run_opts *o, const struct sl_stage *stage,
+			 const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db;
+	struct sl_engine eng;
+	struct sl_status st;
+	char *env = NULL;
+	int rc = -1;
+	if (open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	if (sl_validate(&eng, &st, err))
+		goto out;
+	size_t blocking = sl_status_blocking(&eng, &st);
+	if (blocking) {
+		for (size_t i = 0; i < st.np; i++)
+			if (!(eng.out_of_order && strcmp(st.p[i].kind, "out_of_order") == 0)) {
+				sl_err(err, SL_FAILED, "%s", st.p[i].message);
+				break;
+			}
+	} else {
+		size_t pending = 0, applied = 0;
+		for (size_t i = 0; i < st.n; i++) {
+			pending += st.e[i].state == SL_ST_PENDING;
+			applied += st.e[i].state == SL_ST_APPLIED;
+		}
+		sl_buf_printf(detail, "%s: %zu applied, %zu pending, no problems", env, applied, pending);
+		rc = 0;
+	}
+	sl_status_free(&st);
+out:
+	sl_db_close(db);
+	free(env);
+	return rc;
+}
+
+static int step_migrate(const struct sl_run_opts *o, const struct sl_stage *stage,
+			const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db;
+	struct sl_engine eng;
+	char *env = NULL;
+	int rc = -1;
+	if (open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	struct sl_run_result res;
+	rc = sl_migrate(&eng, arg_str(step->args, "to"), 0, &res, err);
+	if (rc == 0)
+		sl_buf_printf(detail, "%s: applied %zu migration(s), now at version %s", env,
+			      res.nsteps, res.current ? res.current : "none");
+	sl_run_result_free(&res);
+out:
+	sl_db_close(db);
+	free(env);
+	return rc;
+}
+
+static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
+		    const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	(void)stage;
+	const char *cmd = step->args->scalar;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return sl_err(err, SL_ENV, "cannot start '%s': %s", cmd, strerror(errno));
+	if (pid == 0) {
+		if (o->cfg->dir[0] && chdir(o->cfg->dir) != 0)
+			_exit(127);
+		if (o->child_stdout_to_stderr)
+			dup2(2, 1);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			close(devnull);
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return sl_err(err, SL_ENV, "waiting for '%s': %s", cmd, strerror(errno));
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		sl_buf_printf(detail, "'%s' exited 0", cmd);
+		return 0;
+	}
+	if (WIFEXITED(status))
+		return sl_err(err, SL_FAILED, "'%s' exited %d", cmd, WEXITSTATUS(status));
+	return sl_err(err, SL_FAILED, "'%s' was killed by signal %d", cmd,
+		      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+const struct sl_step_def sl_step_registry[] = {
+	{ "validate", "checksums, missing files, order and syntax of pending migrations",
+	  check_env, step_validate },
+	{ "migrate", "apply pending migrations to an environment ({env, to})",
+	  check_migrate, step_migrate },
+	{ "run", "an external command; its exit code decides", check_run, step_run },
+	{ NULL, NULL, NULL, NULL },
+};
+
+/* ---- loading ------------------------------------------------------------ */
+
+static const struct sl_step_def *find_step(const char *name)
+{
+	for (const struct sl_step_def *d = sl_step_registry; d->name; d++)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	return NULL;
+}
+
+static int unknown_step(const struct sl_ydoc *doc, const struct sl_ynode *n, const char *name,
+			struct sl_error *err)
+{
+	struct sl_buf known = SL_BUF_INIT;
+	for (const struct sl_step_def *d = sl_step_registry; d->name; d++)
+		sl_buf_printf(&known, "%s%s", known.len ? ", " : "", d->name);
+	sl_ynode_err(doc, n, err, "unknown step '%s'", name);
+	sl_err_hint(err, "known steps: %s", known.s);
+	sl_buf_free(&known);
+	return -1;
+}
+
+static int load_step(const struct sl_ydoc *doc, const struct sl_ynode *n, struct sl_pstep *out,
+		     struct sl_error *err)
+{
+	const char *name;
+	const struct sl_ynode *args = NULL;
+	memset(out, 0, sizeof(*out));
+	if (n->type == SL_Y_SCALAR && !sl_ynode_is_null(n)) {
+		name = n->scalar;
+	} else if (n->type == SL_Y_MAP && n->n == 1) {
+		name = n->keys[0]->scalar;
+		args = n->items[0];
+	} else {
+		return sl_ynode_err(doc, n, err,
+				    "a step is a name (validate) or a one-key mapping ({migrate: {env: dev}})");
+	}
+	const struct sl_step_def *d = find_step(name);
+	if (!d)
+		return unknown_step(doc, n, name, err);
+	if (d->check && d->check(doc, args, err))
+		return -1;
+	out->def = d;
+	out->node = n;
+	out->args = args;
+	struct sl_buf label = SL_BUF_INIT;
+	sl_buf_adds(&label, name);
+	if (args && args->type == SL_Y_SCALAR)
+		sl_buf_printf(&label, " %s", args->scalar);
+	else if (args && args->type == SL_Y_MAP)
+		for (size_t i = 0; i < args->n; i++)
+			sl_buf_printf(&label, " %s=%s", args->keys[i]->scalar,
+				      args->items[i]->type == SL_Y_SCALAR ? args->items[i]->scalar : "...");
+	out->label = sl_buf_detach(&label);
+	return 0;
+}
+
+static const char *const pipeline_keys[] = { "name", "stages", NULL };
+static const char *const stage_keys[] = { "name", "env", "steps", NULL };
+
+int sl_pipeline_load(struct sl_pipeline *out, const struct sl_ydoc *doc,
+		     const struct sl_ynode *node, struct sl_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->doc = doc;
+	const char *s;
+	if (!node || node->type != SL_Y_MAP)
+		return sl_ynode_err(doc, node, err, "expected a 'pipeline' mapping with 'stages'");
+	if (sl_ymap_check_keys(doc, node, pipeline_keys, "pipeline", err))
+		return -1;
+	const struct sl_ynode *n = sl_ymap_get(node, "name");
+	if (n && sl_ynode_str(doc, n, "name", &s, err))
+		return -1;
+	out->name = sl_strdup(n ? s : "pipeline");
+	const struct sl_ynode *stages = sl_ymap_get(node, "stages");
+	if (!stages || stages->type != SL_Y_SEQ) {
+		sl_ynode_err(doc, stages ? stages : node, err, "expected a list of stages for 'stages'");
+		goto fail;
+	}
+	out->stages = sl_calloc(stages->n ? stages->n : 1, sizeof(*out->stages));
+	for (size_t i = 0; i < stages->n; i++) {
+		const struct sl_ynode *sn = stages->items[i];
+		struct sl_stage *st = &out->stages[out->nstages++];
+		st->line = sn->line;
+		if (sn->type != SL_Y_MAP) {
+			sl_ynode_err(doc, sn, err, "a stage is a mapping with 'name' and 'steps'");
+			goto fail;
+		}
+		if (sl_ymap_check_keys(doc, sn, stage_keys, "a stage", err))
+			goto fail;
+		n = sl_ymap_get(sn, "name");
+		if (!n) {
+			sl_ynode_err(doc, sn, err, "a stage needs a 'name'");
+			goto fail;
+		}
+		if (sl_ynode_str(doc, n, "name", &s, err))
+			goto fail;
+		st->name = sl_strdup(s);
+		for (size_t k = 0; k + 1 < out->nstages; k++)
+			if (strcmp(out->stages[k].name, s) == 0) {
+				sl_ynode_err(doc, n, err, "two stages are named '%s'", s);
+				goto fail;
+			}
+		n = sl_ymap_get(sn, "env");
+		if (n) {
+			if (sl_ynode_str(doc, n, "env", &s, err))
+				goto fail;
+			st->env = sl_strdup(s);
+		}
+		const struct sl_ynode *steps = sl_ymap_get(sn, "steps");
+		if (!steps || steps->type != SL_Y_SEQ || steps->n == 0) {
+			sl_ynode_err(doc, steps ? steps : sn, err, "stage '%s' needs a non-empty list of 'steps'",
+				     st->name);
+			goto fail;
+		}
+		st->steps = sl_calloc(steps->n, sizeof(*st->steps));
+		for (size_t k = 0; k < steps->n; k++) {
+			if (load_step(doc, steps->items[k], &st->steps[k], err))
+				goto fail;
+			st->nsteps++;
+		}
+	}
+	return 0;
+fail:
+	sl_pipeline_free(out);
+	return -1;
+}
+
+void sl_pipeline_free(struct sl_pipeline *p)
+{
+	for (size_t i = 0; i < p->nstages; i++) {
+		for (size_t k = 0; k < p->stages[i].nsteps; k++)
+			free(p->stages[i].steps[k].label);
+		free(p->stages[i].steps);
+		free(p->stages[i].name);
+		free(p->stages[i].env);
+	}
+	free(p->stages);
+	free(p->name);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+int sl_pipeline_run(const struct sl_pipeline *p, const struct sl_run_opts *o,
+		    const struct sl_stage **failed_stage, struct sl_error *err)
+{
+	*failed_stage = NULL;
+	for (size_t i = 0; i < p->nstages; i++) {
+		const struct sl_stage *st = &p->stages[i];
+		long t_stage = mono_ms();
+		if (o->on_stage)
+			o->on_stage(o->arg, st, 1, 1, 0);
+		int ok = 1;
+		for (size_t k = 0; k < st->nsteps && ok; k++) {
+			const struct sl_pstep *step = &st->steps[k];
+			struct sl_buf detail = SL_BUF_INIT;
+			struct sl_error serr;
+			sl_error_clear(&serr);
+			long t0 = mono_ms();
+			int rc = step->def->run(o, st, step, &detail, &serr);
+			struct sl_step_outcome out = {
+				st, step, rc == 0, mono_ms() - t0, detail.s, rc ? &serr : NULL
+			};
+			if (o->on_step)
+				o->on_step(o->arg, &out);
+			if (rc) {
+				ok = 0;
+				struct sl_buf why = SL_BUF_INIT;
+				sl_error_format(&serr, &why);
+				sl_err(err, SL_FAILED, "stage '%s' failed at step '%s': %s", st->name,
+				       step->label, why.s);
+				if (serr.hint[0])
+					sl_err_hint(err, "%s", serr.hint);
+				sl_buf_free(&why);
+			}
+			sl_buf_free(&detail);
+		}
+		if (o->on_stage)
+			o->on_stage(o->arg, st, 0, ok, mono_ms() - t_stage);
+		if (!ok) {
+			*failed_stage = st;
+			return -1;
+		}
+	}
+	return 0;
+}
