@@ -179,9 +179,15 @@ static int load_envs(struct sl_config *cfg, struct sl_ynode *envs, struct sl_err
 
 int sl_config_load(struct sl_config **out, const char *path, struct sl_error *err)
 {
+	return sl_config_parse(out, path, NULL, 0, err);
+}
+
+int sl_config_parse(struct sl_config **out, const char *path, const char *data,
+		    size_t len, struct sl_error *err)
+{
 	*out = NULL;
 	struct sl_ydoc *doc;
-	if (sl_yaml_load(&doc, path, NULL, 0, err))
+	if (sl_yaml_load(&doc, path, data, len, err))
 		return -1;
 	struct sl_config *cfg = sl_calloc(1, sizeof(*cfg));
 	cfg->doc = doc;

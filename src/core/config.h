@@ -43,6 +43,9 @@ struct sl_config {
 
 /* Load and validate path.  *out is owned by the caller (sl_config_free). */
 int sl_config_load(struct sl_config **out, const char *path, struct sl_error *err);
+/* The same from len bytes of data, reported under the name path. */
+int sl_config_parse(struct sl_config **out, const char *path, const char *data,
+		    size_t len, struct sl_error *err);
 /* A config for running without a file (--url): migrations under dir. */
 struct sl_config *sl_config_default(const char *dir);
 void sl_config_free(struct sl_config *cfg);
