@@ -79,7 +79,8 @@ int sl_cli_fail(struct sl_ctx *ctx, const struct sl_error *err)
 	struct sl_buf b = SL_BUF_INIT;
 	sl_error_format(err, &b);
 	fprintf(stderr, "sluice: %s\n", b.s);
-	if (err->hint[0] && !ctx->quiet)
+	/* JSON mode: one line on stderr; the hint is in the document. */
+	if (err->hint[0] && !ctx->quiet && !ctx->json)
 		fprintf(stderr, "hint: %s\n", err->hint);
 	sl_buf_free(&b);
 	if (ctx->json) {

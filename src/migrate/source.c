@@ -126,6 +126,7 @@ int sl_sha256_file(const char *path, char out[65], struct sl_error *err)
 
 struct file {
 	int up;               /* 1 up, 0 down */
+	int autocommit;       /* ".autocommit" tag: run outside a transaction */
 	char *dialect;        /* canonical, "" when none */
 	char *path, *rel;
 };
@@ -168,7 +169,7 @@ static char *desc_of(const char *s, size_t n)
 
 static int add_file(struct scan *sc, enum sl_mig_kind kind, enum sl_layout layout,
 		    const char *version, const char *desc, size_t desc_len, int up,
-		    const char *dialect, const char *path, const char *rel)
+		    const char *dialect, int autocommit, const char *path, const char *rel)
 {
 	struct group *g = NULL;
 	for (size_t i = 0; i < sc->n; i++) {
@@ -205,6 +206,7 @@ static int add_file(struct scan *sc, enum sl_mig_kind kind, enum sl_layout layou
 	g->files = sl_realloc(g->files, (g->nfiles + 1) * sizeof(*g->files));
 	struct file *f = &g->files[g->nfiles++];
 	f->up = up;
+	f->autocommit = autocommit;
 	f->dialect = sl_strdup(dialect);
 	f->path = sl_strdup(path);
 	f->rel = sl_strdup(rel);
@@ -219,27 +221,47 @@ static int ends_with(const char *s, size_t n, const char *suffix)
 	return n >= k && strncasecmp(s + n - k, suffix, k) == 0;
 }
 
-/* Strip a ".<dialect>" suffix of s[0..*n); returns the canonical name or "". */
-static const char *strip_dialect(const char *s, size_t *n)
+/*
+ * Peel the tags off a name (without ".sql"), in any order from the end:
+ * ".up"/".down", a dialect (".postgres", ".sqlite3", ...) and ".autocommit"
+ * (popx: run outside a transaction).  *n shrinks to the bare name.
+ */
+struct tags {
+	int dir;              /* 1 up, 0 down, -1 none */
+	const char *dialect;  /* canonical, "" none */
+	int autocommit;
+};
+
+static void peel_tags(const char *s, size_t *n, struct tags *t)
 {
-	for (size_t i = *n; i > 0; i--) {
-		if (s[i - 1] == '.') {
-			char tag[32];
-			size_t tl = *n - i;
-			if (tl == 0 || tl >= sizeof(tag))
-				return "";
-			memcpy(tag, s + i, tl);
-			tag[tl] = '\0';
-			const char *c = sl_dialect_canon(tag);
-			if (!c)
-				return "";
-			*n = i - 1;
-			return c;
-		}
-		if (s[i - 1] == '/')
-			break;
+	t->dir = -1;
+	t->dialect = "";
+	t->autocommit = 0;
+	for (;;) {
+		size_t i = *n;
+		while (i > 0 && s[i - 1] != '.' && s[i - 1] != '/')
+			i--;
+		if (i == 0 || s[i - 1] != '.')
+			return;
+		size_t tl = *n - i;
+		char tag[32];
+		if (tl == 0 || tl >= sizeof(tag))
+			return;
+		memcpy(tag, s + i, tl);
+		tag[tl] = '\0';
+		const char *c;
+		if (t->dir < 0 && strcasecmp(tag, "up") == 0)
+			t->dir = 1;
+		else if (t->dir < 0 && strcasecmp(tag, "down") == 0)
+			t->dir = 0;
+		else if (!t->autocommit && strcasecmp(tag, "autocommit") == 0)
+			t->autocommit = 1;
+		else if (!t->dialect[0] && (c = sl_dialect_canon(tag)))
+			t->dialect = c;
+		else
+			return;
+		*n = i - 1;
 	}
-	return "";
 }
 
 static int has_dbmate_marker(const char *path)
@@ -280,17 +302,10 @@ static int scan_file(struct scan *sc, const char *name, const char *path, const 
 	if (!ends_with(name, n, ".sql"))
 		return 0;
 	n -= 4;
-	const char *dialect = strip_dialect(name, &n);
-	int dir = -1;
-	if (ends_with(name, n, ".up")) {
-		dir = 1;
-		n -= 3;
-	} else if (ends_with(name, n, ".down")) {
-		dir = 0;
-		n -= 5;
-	}
-	if (!dialect[0])
-		dialect = strip_dialect(name, &n);
+	struct tags t;
+	peel_tags(name, &n, &t);
+	const char *dialect = t.dialect;
+	int dir = t.dir, ac = t.autocommit;
 
 	/* Flyway: V<ver>__desc, U<ver>__desc, R__desc */
 	if ((name[0] == 'V' || name[0] == 'U') && n > 1 && isdigit((unsigned char)name[1])) {
@@ -304,13 +319,13 @@ static int scan_file(struct scan *sc, const char *name, const char *path, const 
 				*p = '.';
 		const char *desc = sep + 2;
 		int rc = add_file(sc, SL_VERSIONED, SL_FLYWAY, ver, desc,
-				  n - (size_t)(desc - name), name[0] == 'V', dialect, path, rel);
+				  n - (size_t)(desc - name), name[0] == 'V', dialect, ac, path, rel);
 		free(ver);
 		return rc;
 	}
 	if (name[0] == 'R' && strncmp(name, "R__", 3) == 0)
 		return add_file(sc, SL_REPEATABLE, SL_FLYWAY, NULL, name + 3, n - 3, 1,
-				dialect, path, rel);
+				dialect, ac, path, rel);
 
 	/* golang-migrate and dbmate: <digits>_<name> */
 	size_t d = digits_prefix(name, n, 0);
@@ -320,10 +335,10 @@ static int scan_file(struct scan *sc, const char *name, const char *path, const 
 	int rc;
 	if (dir >= 0) {
 		rc = add_file(sc, SL_VERSIONED, SL_GOLANG_MIGRATE, ver, name + d + 1,
-			      n - d - 1, dir, dialect, path, rel);
+			      n - d - 1, dir, dialect, ac, path, rel);
 	} else if (has_dbmate_marker(path)) {
 		rc = add_file(sc, SL_VERSIONED, SL_DBMATE, ver, name + d + 1, n - d - 1, 1,
-			      dialect, path, rel);
+			      dialect, ac, path, rel);
 	} else {
 		rc = sl_err_at(sc->err, SL_USAGE, path, 1, 0,
 			       "looks like a migration but has no '-- migrate:up' line (dbmate) and no .up.sql/.down.sql suffix (golang-migrate)");
@@ -359,7 +374,9 @@ static int scan_diesel(struct scan *sc, const char *dirname, const char *dir,
 		if (!ends_with(f, fl, ".sql"))
 			continue;
 		fl -= 4;
-		const char *dialect = strip_dialect(f, &fl);
+		struct tags t;
+		peel_tags(f, &fl, &t);
+		const char *dialect = t.dialect;
 		int up;
 		if (fl == 2 && strncmp(f, "up", 2) == 0)
 			up = 1;
@@ -372,7 +389,7 @@ static int scan_diesel(struct scan *sc, const char *dirname, const char *dir,
 		sl_buf_printf(&p, "%s/%s", dir, f);
 		sl_buf_printf(&r, "%s/%s", rel, f);
 		rc = add_file(sc, SL_VERSIONED, SL_DIESEL, ver, dirname + d + 1, n - d - 1,
-			      up, dialect, p.s, r.s);
+			      up, dialect, t.autocommit, p.s, r.s);
 		sl_buf_free(&p);
 		sl_buf_free(&r);
 	}
@@ -502,6 +519,8 @@ int sl_migrations_load(struct sl_migration_set *out, const char *dir,
 			}
 			m->up_path = sl_strdup(up->path);
 			m->up_script = sl_strdup(up->rel);
+			m->up_autocommit = up->autocommit;
+			m->down_autocommit = down ? down->autocommit : up->autocommit;
 			if (down) {
 				m->down_path = sl_strdup(down->path);
 				m->down_script = sl_strdup(down->rel);
@@ -577,6 +596,8 @@ int sl_migration_read(const struct sl_migration *m, int up, struct sl_buf *sql,
 		return -1;
 	}
 	sl_sha256_hex(file.s, file.len, checksum);
+	if (up ? m->up_autocommit : m->down_autocommit)
+		*no_tx = 1;
 	if (m->layout != SL_DBMATE) {
 		sl_buf_add(sql, file.s, file.len);
 		sl_buf_free(&file);

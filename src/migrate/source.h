@@ -11,6 +11,9 @@
  * target, the variant of its dialect wins over the dialect-free file, and a
  * version that has only other dialects' files is skipped for that target.
  *
+ * A ".autocommit" tag (popx's spelling, e.g. 0004_x.autocommit.up.sql) runs
+ * that file outside a transaction, like dbmate's "transaction:false".
+ *
  * Versions compare numeric-aware (1.9 < 1.10, leading zeros ignored), so
  * plain numbers, dotted versions and timestamps all order as people expect.
  */
@@ -36,6 +39,8 @@ struct sl_migration {
 	char *down_script;
 	char *dialect;        /* "" or the dialect of the chosen up file */
 	int skipped;          /* only other dialects' files exist: not for this target */
+	int up_autocommit;    /* ".autocommit" tag: run outside a transaction */
+	int down_autocommit;
 	char *skipped_dialects; /* "postgres, mysql" when skipped */
 };
 

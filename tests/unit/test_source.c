@@ -149,6 +149,36 @@ static void test_dialect_variant_wins_for_its_target(void **state)
 	remove_dir(d);
 }
 
+static void test_autocommit_tag_runs_outside_a_transaction(void **state)
+{
+	(void)state;
+	char *d = temp_dir();
+	write_file(d, "0001_base.up.sql", "create table t(id int);");
+	write_file(d, "0002_index.autocommit.up.sql", "create index concurrently i on t(id);");
+	write_file(d, "0002_index.down.sql", "drop index i;");
+	write_file(d, "0003_x.sqlite3.autocommit.up.sql", "vacuum;");
+	struct sl_migration_set set;
+	struct sl_error err;
+	assert_int_equal(sl_migrations_load(&set, d, "sqlite", &err), 0);
+	assert_int_equal(set.n, 3);
+	assert_string_equal(set.v[1].description, "index");
+	struct sl_buf sql = SL_BUF_INIT;
+	char sum[65];
+	int first, no_tx;
+	assert_int_equal(sl_migration_read(&set.v[0], 1, &sql, sum, &first, &no_tx, &err), 0);
+	assert_int_equal(no_tx, 0);
+	assert_int_equal(sl_migration_read(&set.v[1], 1, &sql, sum, &first, &no_tx, &err), 0);
+	assert_int_equal(no_tx, 1);
+	assert_int_equal(sl_migration_read(&set.v[1], 0, &sql, sum, &first, &no_tx, &err), 0);
+	assert_int_equal(no_tx, 0);
+	assert_string_equal(set.v[2].dialect, "sqlite");
+	assert_int_equal(sl_migration_read(&set.v[2], 1, &sql, sum, &first, &no_tx, &err), 0);
+	assert_int_equal(no_tx, 1);
+	sl_buf_free(&sql);
+	sl_migrations_free(&set);
+	remove_dir(d);
+}
+
 static void test_missing_dir_is_empty(void **state)
 {
 	(void)state;
@@ -184,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_version_is_an_error),
 		cmocka_unit_test(test_malformed_names_are_errors),
 		cmocka_unit_test(test_dialect_variant_wins_for_its_target),
+		cmocka_unit_test(test_autocommit_tag_runs_outside_a_transaction),
 		cmocka_unit_test(test_missing_dir_is_empty),
 		cmocka_unit_test(test_checksum_is_sha256_of_file_bytes),
 	};

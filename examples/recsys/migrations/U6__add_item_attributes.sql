@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS items_attributes;
+ALTER TABLE items DROP COLUMN attributes;
