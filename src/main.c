@@ -46,6 +46,8 @@ const struct sl_command sl_commands[] = {
 	  "adopt an existing database: versions up to VERSION count as applied", NULL },
 	{ "repair", cmd_repair, "repair",
 	  "remove failed rows, realign checksums, mark missing files deleted", NULL },
+	{ "lint", cmd_lint, "lint [--forward-only] [-a|--all] [FILE|DIR...]",
+	  "find destructive, breaking and lock-heavy changes with the PostgreSQL parser", NULL },
 	{ "run", cmd_run, "run [FILE]",
 	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
 	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },

@@ -15,7 +15,7 @@
 
 static const char *const top_keys[] = {
 	"project", "migrations", "environments", "default_environment",
-	"out_of_order", "lock_timeout", "pipeline", NULL
+	"out_of_order", "lock_timeout", "pipeline", "lint", NULL
 };
 static const char *const env_keys[] = { "url", "description", NULL };
 

@@ -8,6 +8,7 @@
 #include "../core/yaml.h"
 #include "../db/db.h"
 #include "../migrate/migrate.h"
+#include "../analyze/lint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ static long mono_ms(void)
 
 static const char *const env_args[] = { "env", NULL };
 static const char *const migrate_args[] = { "env", "to", NULL };
+static const char *const lint_args[] = { "env", "forward_only", NULL };
 
 static int check_map_args(const struct sl_ydoc *doc, const struct sl_ynode *args,
 			  const char *const *allowed, const char *what, struct sl_error *err)
@@ -63,6 +65,16 @@ static int check_migrate(const struct sl_ydoc *doc, const struct sl_ynode *args,
 			 struct sl_error *err)
 {
 	return check_map_args(doc, args, migrate_args, "migrate", err);
+}
+
+static int check_lint(const struct sl_ydoc *doc, const struct sl_ynode *args,
+		      struct sl_error *err)
+{
+	if (check_map_args(doc, args, lint_args, "lint", err))
+		return -1;
+	const struct sl_ynode *fo = sl_ymap_get(args, "forward_only");
+	int b;
+	return fo ? sl_ynode_bool(doc, fo, "forward_only", &b, err) : 0;
 }
 
 static int check_run(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
@@ -145,6 +157,69 @@ out:
 	return rc;
 }
 
+/*
+ * Lint the pending migrations of the step's environment.  The seed's
+ * "no-breaking-changes" check is this in forward-only mode: any
+ * destructive or backward-incompatible change fails it.
+ */
+static int lint_step(const struct sl_run_opts *o, const struct sl_stage *stage,
+		     const struct sl_pstep *step, int forward_only, struct sl_buf *detail,
+		     struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	struct sl_lint_config lc;
+	struct sl_linter *l = NULL;
+	char *env = NULL;
+	size_t files = 0;
+	int rc = -1;
+	memset(&lc, 0, sizeof(lc));
+	const struct sl_ynode *root = o->cfg->doc ? o->cfg->doc->root : NULL;
+	if (sl_lint_config_load(&lc, o->cfg->doc, sl_ymap_get(root, "lint"), err))
+		goto out;
+	const char *fo = arg_str(step->args, "forward_only");
+	if (forward_only || (fo && (!strcmp(fo, "true") || !strcmp(fo, "yes") || !strcmp(fo, "on"))))
+		lc.forward_only = 1;
+	l = sl_linter_new(&lc);
+	if (open_env(o, stage, step, &db, &eng, &env, err) || sl_lint_pending(l, &eng, &files, err))
+		goto out;
+	size_t n, nerr = sl_linter_count(l, SL_SEV_ERROR);
+	const struct sl_finding *f = sl_linter_findings(l, &n);
+	if (nerr) {
+		for (size_t i = 0; i < n; i++)
+			if (f[i].severity == SL_SEV_ERROR) {
+				sl_err_at(err, SL_FAILED, f[i].file, f[i].line, f[i].column, "[%s] %s%s",
+					  f[i].rule->id, f[i].message,
+					  nerr > 1 ? " (and more errors: run 'sluice lint')" : "");
+				sl_err_hint(err, "%s", f[i].rule->hint);
+				break;
+			}
+		goto out;
+	}
+	sl_buf_printf(detail, "%s: %zu pending file(s), %zu warning(s), %zu info%s", env, files,
+		      sl_linter_count(l, SL_SEV_WARNING), sl_linter_count(l, SL_SEV_INFO),
+		      lc.forward_only ? " (forward-only)" : "");
+	rc = 0;
+out:
+	sl_linter_free(l);
+	sl_lint_config_free(&lc);
+	sl_db_close(db);
+	free(env);
+	return rc;
+}
+
+static int step_lint(const struct sl_run_opts *o, const struct sl_stage *stage,
+		     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return lint_step(o, stage, step, 0, detail, err);
+}
+
+static int step_no_breaking(const struct sl_run_opts *o, const struct sl_stage *stage,
+			    const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return lint_step(o, stage, step, 1, detail, err);
+}
+
 static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
 		    const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
 {
@@ -174,7 +249,7 @@ static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
 			return sl_err(err, SL_ENV, "waiting for '%s': %s", cmd, strerror(errno));
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		sl_buf_printf(detail, "'%s' exited 0", cmd);
+		sl_buf_adds(detail, "exited 0");
 		return 0;
 	}
 	if (WIFEXITED(status))
@@ -188,6 +263,10 @@ const struct sl_step_def sl_step_registry[] = {
 	  check_env, step_validate },
 	{ "migrate", "apply pending migrations to an environment ({env, to})",
 	  check_migrate, step_migrate },
+	{ "lint", "lint pending migrations ({env, forward_only}); fails on error findings",
+	  check_lint, step_lint },
+	{ "no-breaking-changes", "lint pending migrations in forward-only mode ({env})",
+	  check_env, step_no_breaking },
 	{ "run", "an external command; its exit code decides", check_run, step_run },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -1,0 +1,116 @@
+#!/bin/bash
+# lint.sh - `sluice lint` from the command line: exit codes, JSON, modes,
+# configuration, suppression, and the pipeline's no-breaking-changes check.
+. "$T_ROOT/tests/lib/t.sh"
+
+project() {
+  mkdir -p migrations
+  cat > sluice.yaml <<'YAML'
+project: lintdemo
+environments:
+  dev: {url: "sqlite:dev.db"}
+pipeline:
+  stages:
+    - name: static-analysis
+      steps: [validate, no-breaking-changes]
+    - name: migrate
+      steps: [migrate]
+YAML
+  printf 'CREATE TABLE users (id bigint PRIMARY KEY, email text, score bigint);\n' > migrations/V1__users.sql
+}
+
+test_clean_history_passes_with_json_schema() {
+  project
+  sl lint --format json
+  expect_rc 0
+  expect_eq "$(json 'd["command"], d["files"], d["counts"]["error"], d["findings"]')" "lint 1 0 []"
+}
+
+test_pending_only_by_default_and_all_with_flag() {
+  project
+  sl -q migrate
+  expect_rc 0
+  printf 'ALTER TABLE users DROP COLUMN email;\n' > migrations/V2__drop_email.sql
+  sl lint --format json
+  expect_rc 0
+  expect_eq "$(json 'd["files"]')" 1
+  expect_eq "$(json '[f["rule"] for f in d["findings"]]')" "['require-timeout-settings', 'ban-drop-column']"
+  expect_eq "$(json 'd["findings"][1]["file"].endswith("V2__drop_email.sql"), d["findings"][1]["line"], d["findings"][1]["severity"]')" "True 1 warning"
+  sl lint --all --format json
+  expect_eq "$(json 'd["files"]')" 2
+}
+
+test_forward_only_fails_breaking_changes() {
+  project
+  sl -q migrate
+  printf "SET lock_timeout = '1s';\nALTER TABLE users RENAME COLUMN email TO mail;\n" > migrations/V2__rename.sql
+  sl lint
+  expect_rc 0
+  expect_out 'warning \[renaming-column\]'
+  sl lint --forward-only
+  expect_rc 1
+  expect_out 'V2__rename.sql:2:13: error \[renaming-column\] renaming column users.email to mail'
+  expect_out 'hint: add the new column'
+}
+
+test_severity_override_and_mode_from_config() {
+  project
+  printf "CREATE INDEX users_email ON users (email);\n" > migrations/V2__idx.sql
+  printf 'lint:\n  rules:\n    require-concurrent-index-creation: error\n' >> sluice.yaml
+  sl lint --all
+  expect_rc 0   # users is created in the same run: empty, nothing to lock
+  mv migrations/V2__idx.sql .
+  sl -q migrate
+  mv V2__idx.sql migrations/
+  sl lint
+  expect_rc 1
+  expect_out 'error \[require-concurrent-index-creation\]'
+  printf 'lint:\n  rules:\n    no-such-rule: error\n' > extra.yaml
+  cat sluice.yaml | sed '/^lint:/,$d' > s2.yaml; cat extra.yaml >> s2.yaml
+  sl -c s2.yaml lint --all
+  expect_rc 2
+  expect_err 's2.yaml:[0-9]+:5: unknown lint rule .no-such-rule.'
+}
+
+test_suppression_comment() {
+  project
+  sl -q migrate
+  printf -- "-- sluice:ignore ban-drop-column, require-timeout-settings\nALTER TABLE users DROP COLUMN score;\n" > migrations/V2__drop.sql
+  sl lint --forward-only --format json
+  expect_rc 0
+  expect_eq "$(json 'len(d["findings"])')" 0
+  printf 'ALTER TABLE users DROP COLUMN email;\n' > migrations/V3__drop.sql
+  sl lint --forward-only --format json
+  expect_rc 1
+  expect_eq "$(json '[f["rule"] for f in d["findings"]]')" "['require-timeout-settings', 'ban-drop-column']"
+}
+
+test_unparsable_file_is_a_finding_not_a_crash() {
+  printf 'CREATE TABLE ok (id bigint);\nALTER TABLE ok ADDD COLUMN x int;\n' > bad.sql
+  sl lint bad.sql --format json
+  expect_rc 1
+  expect_eq "$(json 'd["findings"][0]["rule"], d["findings"][0]["line"]')" "syntax-error 2"
+}
+
+test_pipeline_no_breaking_changes_stops_the_pipeline() {
+  project
+  sl -q run
+  expect_rc 0
+  printf 'ALTER TABLE users DROP COLUMN email;\n' > migrations/V2__drop.sql
+  sl run
+  expect_rc 1
+  expect_err "stage 'static-analysis' failed at step 'no-breaking-changes'"
+  expect_err 'ban-drop-column'
+  sl --format json status
+  expect_eq "$(json 'len(d["pending"])')" 1
+}
+
+test_demo_project_lints_clean() {
+  cp -r "$T_ROOT/examples/recsys" .
+  rm -f recsys/recsys.db
+  sl -C recsys lint --all --forward-only
+  expect_rc 0
+  expect_out 'lint: 6 file\(s\), 0 error\(s\), 0 warning\(s\)'
+}
+
+t_run
