@@ -1,6 +1,6 @@
 /*
  * fuzz_split.c - libFuzzer harness for statement splitting by both drivers
- * and for dbmate section markers; checks the splitters' invariants:
+ * and the linter; checks the splitters' invariants:
  * statements are in order, inside the input, and do not overlap.
  */
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "db/db.h"
 #include "migrate/source.h"
+#include "analyze/lint.h"
 
 static void check(const struct sl_stmt_list *l, size_t size)
 {
@@ -38,6 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check(&l, size);
 		sl_stmt_list_free(&l);
 	}
+	/* the linter must turn anything into findings, never crash */
+	struct sl_linter *l = sl_linter_new(NULL);
+	sl_linter_learn(l, (const char *)data, size);
+	sl_linter_check(l, "fuzz.sql", (const char *)data, size, 1);
+	size_t nf;
+	const struct sl_finding *f = sl_linter_findings(l, &nf);
+	for (size_t i = 0; i < nf; i++)
+		if (f[i].line < 1 || f[i].column < 1 || !f[i].rule)
+			abort();
+	sl_linter_free(l);
 	char v1[32], v2[32];
 	size_t n = size < 31 ? size : 31;
 	memcpy(v1, data, n);
