@@ -22,7 +22,7 @@ const struct sl_option sl_global_options[] = {
 	{ SL_OPT_STRING, 'c', "config", &g_ctx.config_path, "FILE", "config file (default ./sluice.yaml)" },
 	{ SL_OPT_STRING, 'e', "env", &g_ctx.env_name, "ENV", "environment from the config" },
 	{ SL_OPT_STRING, 0, "url", &g_ctx.url, "URL", "database URL instead of an environment" },
-	{ SL_OPT_STRING, 0, "format", &g_ctx.format, "FMT", "text (default) or json" },
+	{ SL_OPT_STRING, 0, "format", &g_ctx.format, "FMT", "text (default), json; lint also sarif, junit, github" },
 	{ SL_OPT_DURATION, 0, "lock-timeout", &g_ctx.lock_timeout_ms, "DUR", "wait for the migration lock this long (default 60s)" },
 	{ SL_OPT_FLAG, 'q', "quiet", &g_ctx.quiet, NULL, "print only errors" },
 	{ SL_OPT_FLAG, 'v', "verbose", &g_ctx.verbose, NULL, "say more" },
@@ -104,8 +104,10 @@ int main(int argc, char **argv)
 	if (g_ctx.format) {
 		if (strcmp(g_ctx.format, "json") == 0) {
 			g_ctx.json = 1;
-		} else if (strcmp(g_ctx.format, "text") != 0) {
-			sl_err(&err, SL_USAGE, "unknown --format '%s' (text or json)", g_ctx.format);
+		} else if (strcmp(g_ctx.format, "text") != 0 && strcmp(g_ctx.format, "sarif") != 0 &&
+			   strcmp(g_ctx.format, "junit") != 0 && strcmp(g_ctx.format, "github") != 0) {
+			sl_err(&err, SL_USAGE, "unknown --format '%s' (text, json; for lint also sarif, junit, github)",
+			       g_ctx.format);
 			code = sl_cli_fail(&g_ctx, &err);
 			goto out;
 		}

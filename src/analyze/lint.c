@@ -212,6 +212,7 @@ struct sl_linter {
 	struct table *t;             /* tables created by this run */
 	size_t nt;
 	struct sl_strvec indexes;    /* indexes created by this run */
+	struct sl_strvec files;      /* scripts checked */
 	/* the script being checked */
 	const char *file, *sql;
 	size_t len;
@@ -265,6 +266,7 @@ void sl_linter_free(struct sl_linter *l)
 	}
 	free(l->t);
 	sl_strvec_free(&l->indexes);
+	sl_strvec_free(&l->files);
 	free_ignores(l);
 	sl_lint_config_free(&l->cfg);
 	free(l);
@@ -875,8 +877,10 @@ static void run(struct sl_linter *l, const char *file, const char *sql, size_t l
 	l->first_line = first_line;
 	l->learning = learning;
 	l->lock_timeout_set = l->in_tx = l->timeout_reported = 0;
-	if (!learning)
+	if (!learning) {
 		scan_ignores(l);
+		sl_strvec_push(&l->files, file ? file : "");
+	}
 	char *s = sl_strndup(sql, len);
 	PgQueryProtobufParseResult r = pg_query_parse_protobuf(s);
 	if (r.error) {
@@ -932,4 +936,10 @@ void sl_linter_learn(struct sl_linter *l, const char *sql, size_t len)
 void sl_linter_set_sqlite(struct sl_linter *l, int on)
 {
 	l->sqlite = on;
+}
+
+const char *const *sl_linter_files(const struct sl_linter *l, size_t *n)
+{
+	*n = l->files.n;
+	return (const char *const *)l->files.v;
 }

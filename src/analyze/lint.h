@@ -98,6 +98,8 @@ int sl_lint_dir(struct sl_linter *l, const char *dir, const char *dialect, size_
 int sl_lint_file(struct sl_linter *l, const char *path, size_t *files, struct sl_error *err);
 
 const struct sl_finding *sl_linter_findings(const struct sl_linter *l, size_t *n);
+/* The files checked, in order (for per-file reports such as JUnit). */
+const char *const *sl_linter_files(const struct sl_linter *l, size_t *n);
 size_t sl_linter_count(const struct sl_linter *l, enum sl_severity s);
 
 #endif

@@ -99,6 +99,12 @@ int sl_cli_parse(struct sl_ctx *ctx, int argc, char **argv, const struct sl_opti
 {
 	struct sl_error err;
 	sl_error_clear(&err);
+	if (ctx->format && !ctx->json && strcmp(ctx->format, "text") != 0 &&
+	    strcmp(ctx->cmd, "lint") != 0) {
+		sl_err(&err, SL_USAGE, "--format %s is for lint; %s takes text or json", ctx->format,
+		       ctx->cmd);
+		return sl_cli_fail(ctx, &err);
+	}
 	if (sl_parse_options(argc, argv, opts, 0, rest, &err) == 0)
 		return 0;
 	const struct sl_command *c = sl_command_find(ctx->cmd);

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "../analyze/lint.h"
 #include "../core/yaml.h"
+#include "../observe/report.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -80,7 +81,23 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 	}
 	size_t nerr = sl_linter_count(l, SL_SEV_ERROR), nwarn = sl_linter_count(l, SL_SEV_WARNING),
 	       ninfo = sl_linter_count(l, SL_SEV_INFO);
-	if (ctx->json) {
+	const char *fmt = ctx->format ? ctx->format : "text";
+	if (!strcmp(fmt, "sarif") || !strcmp(fmt, "junit") || !strcmp(fmt, "github")) {
+		size_t n, nfiles;
+		const struct sl_finding *f = sl_linter_findings(l, &n);
+		if (!strcmp(fmt, "sarif")) {
+			sl_cli_json(sl_report_sarif(SL_VERSION, sl_lint_rules, f, n));
+		} else {
+			struct sl_buf b = SL_BUF_INIT;
+			const char *const *names = sl_linter_files(l, &nfiles);
+			if (!strcmp(fmt, "junit"))
+				sl_report_junit(&b, "sluice lint", names, nfiles, f, n);
+			else
+				sl_report_github(&b, f, n);
+			fputs(b.s, stdout);
+			sl_buf_free(&b);
+		}
+	} else if (ctx->json) {
 		json_t *doc = json_object();
 		json_object_set_new(doc, "ok", json_boolean(nerr == 0));
 		sl_json_set_str(doc, "command", "lint");

@@ -113,4 +113,25 @@ test_demo_project_lints_clean() {
   expect_out 'lint: 6 file\(s\), 0 error\(s\), 0 warning\(s\)'
 }
 
+test_ci_formats_sarif_junit_github() {
+  printf "SET lock_timeout = '1s';\nALTER TABLE users DROP COLUMN email;\nCREATE TABLE t (id int);\n" > a.sql
+  printf "CREATE TABLE u (id bigint);\n" > b.sql
+  sl lint --forward-only --format sarif a.sql b.sql
+  expect_rc 1
+  expect_eq "$(json 'd["version"], d["runs"][0]["tool"]["driver"]["name"]')" "2.1.0 sluice"
+  expect_eq "$(json '[(r["ruleId"], r["level"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in d["runs"][0]["results"]]')" "[('ban-drop-column', 'error', 2), ('prefer-bigint-over-int', 'note', 3)]"
+  expect_eq "$(json 'all(d["runs"][0]["tool"]["driver"]["rules"][r["ruleIndex"]]["id"] == r["ruleId"] for r in d["runs"][0]["results"])')" True
+  sl lint --forward-only --format junit a.sql b.sql
+  expect_rc 1
+  printf %s "$OUT" > junit.xml
+  expect_eq "$(python3 -c "import xml.etree.ElementTree as E; s=E.parse('junit.xml').getroot()[0]; print(s.get('tests'), s.get('failures'), [len(c.findall('failure')) for c in s])")" "2 1 [1, 0]"
+  sl lint --format github a.sql
+  expect_rc 0
+  expect_out '^::warning file=a\.sql,line=2,col=13,title=ban-drop-column::dropping column users\.email\. '
+  expect_out '^::notice file=a\.sql,line=3,'
+  sl status --format sarif
+  expect_rc 2
+  expect_err 'is for lint'
+}
+
 t_run
