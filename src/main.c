@@ -121,9 +121,12 @@ int main(int argc, char **argv)
 	while (ci < rest.n && rest.v[ci][0] == '-' && strcmp(rest.v[ci], "--") != 0)
 		ci++;
 	if (ci >= rest.n || strcmp(rest.v[ci], "--") == 0) {
-		code = cmd_help(0, NULL, &g_ctx);
-		if (!g_help)
+		if (g_help) {
+			code = cmd_help(0, NULL, &g_ctx);
+		} else {
+			sl_cli_overview(stderr); /* a usage error: not on stdout */
 			code = SL_USAGE;
+		}
 		goto out;
 	}
 	const struct sl_command *c = sl_command_find(rest.v[ci]);

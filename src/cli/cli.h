@@ -69,6 +69,9 @@ json_t *sl_cli_json_error(const struct sl_error *err);
 /* Set the optional string key (JSON null when s is NULL). */
 void sl_json_set_str(json_t *o, const char *key, const char *s);
 
+/* The usage overview (`sluice help`). */
+void sl_cli_overview(FILE *f);
+
 /* The commands. */
 int cmd_init(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_status(int argc, char **argv, struct sl_ctx *ctx);

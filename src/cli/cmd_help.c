@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-static void overview(FILE *f)
+void sl_cli_overview(FILE *f)
 {
 	fprintf(f, "usage: sluice [-C DIR] [-c FILE] [-e ENV] [--format text|json] [-q|-v] COMMAND [ARGS]\n\n");
 	fprintf(f, "CI/CD for database changes in AI/ML systems.\n\ncommands:\n");
@@ -21,13 +21,13 @@ int cmd_help(int argc, char **argv, struct sl_ctx *ctx)
 {
 	(void)ctx;
 	if (argc == 0) {
-		overview(stdout);
+		sl_cli_overview(stdout);
 		return SL_OK;
 	}
 	const struct sl_command *c = sl_command_find(argv[0]);
 	if (!c) {
 		fprintf(stderr, "sluice: unknown command '%s'\n", argv[0]);
-		overview(stderr);
+		sl_cli_overview(stderr);
 		return SL_USAGE;
 	}
 	printf("usage: sluice %s\n\n%s\n", c->usage, c->summary);

@@ -107,7 +107,7 @@ int cmd_run(int argc, char **argv, struct sl_ctx *ctx)
 			goto fail;
 		}
 	}
-	if (sl_pipeline_load(&p, doc, node, &err))
+	if (sl_pipeline_load(&p, doc, node, ctx->url ? NULL : ctx->cfg, &err))
 		goto fail;
 
 	struct run_render r = { ctx, json_array(), NULL };

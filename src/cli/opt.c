@@ -27,6 +27,10 @@ static const struct sl_option *find_short(const struct sl_option *o, char c)
 static int set_value(const struct sl_option *o, const char *arg, const char *shown,
 		     struct sl_error *err)
 {
+	/* an option handled before parsing (-C) that came bundled (-vC DIR) */
+	if (!o->value)
+		return sl_err(err, SL_USAGE, "write %s DIR on its own, not bundled with other options",
+			      shown);
 	switch (o->type) {
 	case SL_OPT_FLAG:
 		*(int *)o->value = 1;

@@ -93,7 +93,9 @@ void sl_mask_url(const char *url, struct sl_buf *out)
 	const char *scheme_end = strstr(url, "://");
 	if (scheme_end) {
 		const char *auth = scheme_end + 3;
-		const char *end = auth + strcspn(auth, "/?#");
+		/* as libpq reads it: only '/' ends the user:password@ part, so
+		 * "user:pa?ss@host" has the password "pa?ss" */
+		const char *end = auth + strcspn(auth, "/");
 		const char *at = NULL;
 		for (const char *q = auth; q < end; q++)
 			if (*q == '@')
@@ -129,4 +131,52 @@ void sl_mask_url(const char *url, struct sl_buf *out)
 		}
 		sl_buf_addc(out, *p++);
 	}
+}
+
+/* Append to v each password written in url (as sl_mask_url finds them). */
+static void url_passwords(const char *url, struct sl_strvec *v)
+{
+	const char *scheme_end = strstr(url, "://");
+	if (scheme_end) {
+		const char *auth = scheme_end + 3;
+		const char *end = auth + strcspn(auth, "/");
+		const char *at = NULL;
+		for (const char *q = auth; q < end; q++)
+			if (*q == '@')
+				at = q;
+		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon && at > colon + 1)
+			sl_strvec_push_owned(v, sl_strndup(colon + 1, (size_t)(at - colon - 1)));
+	}
+	for (const char *p = url; *p; p++) {
+		if (strncasecmp(p, "password=", 9) != 0 || (p != url && !strchr("?&; \t", p[-1])))
+			continue;
+		size_t n = strcspn(p + 9, "& \t;");
+		if (n)
+			sl_strvec_push_owned(v, sl_strndup(p + 9, n));
+	}
+}
+
+void sl_mask_text(const char *url, const char *text, struct sl_buf *out)
+{
+	struct sl_buf m = SL_BUF_INIT;
+	struct sl_strvec pw = SL_STRVEC_INIT;
+	sl_mask_url(text, &m);
+	url_passwords(url, &pw);
+	for (size_t i = 0; i < pw.n; i++) {
+		struct sl_buf r = SL_BUF_INIT;
+		size_t n = strlen(pw.v[i]);
+		const char *p = m.s, *hit;
+		while ((hit = strstr(p, pw.v[i]))) {
+			sl_buf_add(&r, p, (size_t)(hit - p));
+			sl_buf_adds(&r, "***");
+			p = hit + n;
+		}
+		sl_buf_adds(&r, p);
+		sl_buf_free(&m);
+		m = r;
+	}
+	sl_buf_add(out, m.s, m.len);
+	sl_buf_free(&m);
+	sl_strvec_free(&pw);
 }

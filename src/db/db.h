@@ -118,6 +118,12 @@ void sl_db_close(struct sl_db *db);
 
 /* Copy url into out with the password (user:PASS@, password=) masked. */
 void sl_mask_url(const char *url, struct sl_buf *out);
+/*
+ * Copy text (a message about url, e.g. libpq's) into out with url's
+ * passwords masked, also where text quotes one on its own ("invalid
+ * percent-encoded token: \"s3cr3t%\"").
+ */
+void sl_mask_text(const char *url, const char *text, struct sl_buf *out);
 
 /* Line (1-based) of byte offset off in s. */
 int sl_line_of(const char *s, size_t off);

@@ -102,7 +102,7 @@ static int pg_open(struct sl_db **out, const char *url, const char *base_dir,
 	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
 		/* libpq's message can quote the conninfo: mask it too. */
 		struct sl_buf msg = SL_BUF_INIT;
-		sl_mask_url(d->conn ? PQerrorMessage(d->conn) : "out of memory", &msg);
+		sl_mask_text(url, d->conn ? PQerrorMessage(d->conn) : "out of memory", &msg);
 		sl_err(err, SL_ENV, "cannot connect to %s: %s", d->base.url_masked, msg.s);
 		sl_buf_free(&msg);
 		pg_close(&d->base);
@@ -113,6 +113,13 @@ static int pg_open(struct sl_db **out, const char *url, const char *base_dir,
 		pg_close(&d->base);
 		return -1;
 	}
+	/*
+	 * A killed sluice must not keep the lock: without this the server only
+	 * notices the dead client when the running statement ends (PG 14+;
+	 * refused on platforms that cannot poll for it, which is harmless).
+	 */
+	if (PQserverVersion(d->conn) >= 140000)
+		pg_exec(&d->base, "SET client_connection_check_interval = '1s'", NULL);
 	*out = &d->base;
 	return 0;
 }
@@ -278,7 +285,8 @@ static void classify(const char *s, size_t len, struct sl_stmt *st)
 	}
 	if (!has_word(s, len, "CONCURRENTLY") && !has_word(s, len, "VACUUM") &&
 	    !has_word(s, len, "DATABASE") && !has_word(s, len, "SYSTEM") &&
-	    !has_word(s, len, "TABLESPACE") && !has_word(s, len, "VALUE"))
+	    !has_word(s, len, "TABLESPACE") &&
+	    !(len > 5 && strncasecmp(s, "ALTER", 5) == 0 && has_word(s, len, "VALUE")))
 		return;
 	char *one = sl_strndup(s, len);
 	PgQueryParseResult r = pg_query_parse(one);

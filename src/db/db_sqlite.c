@@ -311,17 +311,34 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * SQLITE_BUSY after waiting timeout_ms: another connection is writing, most
+ * likely a sluice mid-migration, whose lock row cannot be read meanwhile.
+ */
+static int lock_busy(struct sqlite_db *d, long timeout_ms, struct sl_error *err)
+{
+	if ((sqlite3_extended_errcode(d->h) & 0xff) != SQLITE_BUSY)
+		return -1;
+	sl_err(err, SL_ENV,
+	       "the migration lock is held: another process is writing to the database (a migration in progress?); gave up after %ld ms",
+	       timeout_ms);
+	sl_err_hint(err, "wait for it to finish, or raise --lock-timeout");
+	return -1;
+}
+
 static int sqlite_lock(struct sl_db *db, const char *owner, long timeout_ms,
 		       struct sl_error *err)
 {
 	struct sqlite_db *d = (struct sqlite_db *)db;
+	/* every wait while taking the lock, the file's included, is bounded
+	 * by the lock timeout */
+	sqlite3_busy_timeout(d->h, timeout_ms > 0 ? (int)(timeout_ms > 2000000000 ? 2000000000 : timeout_ms) : 1);
 	if (sqlite_exec(db,
 		"CREATE TABLE IF NOT EXISTS sluice_lock ("
 		" id INTEGER PRIMARY KEY CHECK (id = 1),"
 		" owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,"
 		" acquired_at TEXT NOT NULL)", err))
-		return -1;
-	sqlite3_busy_timeout(d->h, timeout_ms > 0 ? (int)(timeout_ms > 2000000000 ? 2000000000 : timeout_ms) : 1);
+		return lock_busy(d, timeout_ms, err);
 	long start = now_ms();
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%ld", d->pid);
@@ -329,7 +346,7 @@ static int sqlite_lock(struct sl_db *db, const char *owner, long timeout_ms,
 		struct lock_row r;
 		memset(&r, 0, sizeof(r));
 		if (sqlite_begin(db, err))
-			return -1;
+			return lock_busy(d, timeout_ms, err);
 		if (sqlite_query(db, "SELECT owner, host, pid, acquired_at FROM sluice_lock WHERE id = 1",
 				 NULL, 0, lock_row_cb, &r, err))
 			goto fail;
@@ -344,6 +361,9 @@ static int sqlite_lock(struct sl_db *db, const char *owner, long timeout_ms,
 				goto fail;
 			if (sqlite_commit(db, err))
 				goto fail;
+			/* the lock timeout is for the lock: the migration's own
+			 * statements wait for readers as long as any other */
+			sqlite3_busy_timeout(d->h, 60000);
 			return 0;
 		}
 		sqlite_rollback(db, NULL);
@@ -357,6 +377,7 @@ static int sqlite_lock(struct sl_db *db, const char *owner, long timeout_ms,
 		sleep_ms(50);
 	}
 fail:
+	lock_busy(d, timeout_ms, err);
 	sqlite_rollback(db, NULL);
 	return -1;
 }

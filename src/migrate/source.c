@@ -270,9 +270,12 @@ static int has_dbmate_marker(const char *path)
 	if (!f)
 		return 0;
 	char line[4096];
-	int found = 0;
+	int found = 0, first = 1;
 	while (!found && fgets(line, sizeof(line), f)) {
 		const char *p = line;
+		if (first && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+			p += 3; /* byte order mark */
+		first = 0;
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (strncmp(p, "--", 2) == 0) {
@@ -598,15 +601,18 @@ int sl_migration_read(const struct sl_migration *m, int up, struct sl_buf *sql,
 	sl_sha256_hex(file.s, file.len, checksum);
 	if (up ? m->up_autocommit : m->down_autocommit)
 		*no_tx = 1;
+	/* A UTF-8 byte order mark (Windows editors) is not SQL: skip it; the
+	 * checksum above still covers the whole file. */
+	size_t bom = file.len >= 3 && memcmp(file.s, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
 	if (m->layout != SL_DBMATE) {
-		sl_buf_add(sql, file.s, file.len);
+		sl_buf_add(sql, file.s + bom, file.len - bom);
 		sl_buf_free(&file);
 		return 0;
 	}
 	/* dbmate: one file, sections introduced by marker lines. */
 	const char *want = up ? "migrate:up" : "migrate:down";
 	int in = 0, found = 0, line = 0;
-	const char *p = file.s, *end = file.s + file.len;
+	const char *p = file.s + bom, *end = file.s + file.len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);

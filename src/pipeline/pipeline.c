@@ -331,8 +331,20 @@ static int load_step(const struct sl_ydoc *doc, const struct sl_ynode *n, struct
 static const char *const pipeline_keys[] = { "name", "stages", NULL };
 static const char *const stage_keys[] = { "name", "env", "steps", NULL };
 
+/* An environment named at node must exist in cfg. */
+static int check_env_name(const struct sl_ydoc *doc, const struct sl_ynode *node,
+			  const struct sl_config *cfg, struct sl_error *err)
+{
+	if (!cfg || !node || node->type != SL_Y_SCALAR || sl_config_env(cfg, node->scalar, NULL))
+		return 0;
+	struct sl_error e2;
+	sl_config_env(cfg, node->scalar, &e2); /* for the list of known ones */
+	return sl_ynode_err(doc, node, err, "%s", e2.message);
+}
+
 int sl_pipeline_load(struct sl_pipeline *out, const struct sl_ydoc *doc,
-		     const struct sl_ynode *node, struct sl_error *err)
+		     const struct sl_ynode *node, const struct sl_config *cfg,
+		     struct sl_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	out->doc = doc;
@@ -376,7 +388,7 @@ int sl_pipeline_load(struct sl_pipeline *out, const struct sl_ydoc *doc,
 			}
 		n = sl_ymap_get(sn, "env");
 		if (n) {
-			if (sl_ynode_str(doc, n, "env", &s, err))
+			if (sl_ynode_str(doc, n, "env", &s, err) || check_env_name(doc, n, cfg, err))
 				goto fail;
 			st->env = sl_strdup(s);
 		}
@@ -391,6 +403,10 @@ int sl_pipeline_load(struct sl_pipeline *out, const struct sl_ydoc *doc,
 			if (load_step(doc, steps->items[k], &st->steps[k], err))
 				goto fail;
 			st->nsteps++;
+			const struct sl_ynode *a = st->steps[k].args;
+			if (a && a->type == SL_Y_MAP &&
+			    check_env_name(doc, sl_ymap_get(a, "env"), cfg, err))
+				goto fail;
 		}
 	}
 	return 0;

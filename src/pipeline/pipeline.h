@@ -83,8 +83,14 @@ struct sl_step_def {
 
 extern const struct sl_step_def sl_step_registry[];
 
+/*
+ * Load and check a pipeline.  With cfg, every environment a stage or step
+ * names must be one of cfg's (a typo in the last stage fails before the
+ * first one runs); pass NULL when the database comes from --url.
+ */
 int sl_pipeline_load(struct sl_pipeline *out, const struct sl_ydoc *doc,
-		     const struct sl_ynode *node, struct sl_error *err);
+		     const struct sl_ynode *node, const struct sl_config *cfg,
+		     struct sl_error *err);
 void sl_pipeline_free(struct sl_pipeline *p);
 
 /*
