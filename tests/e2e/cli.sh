@@ -45,7 +45,8 @@ test_help_for_a_command_shows_its_usage() {
 test_no_command_prints_usage_and_exits_2() {
   sl
   expect_rc 2
-  expect_out "usage: sluice"
+  expect_err "usage: sluice"
+  [ -z "$OUT" ] || t_fail "a usage error must leave stdout empty"
 }
 
 test_version() {
