@@ -33,21 +33,31 @@ const struct sl_option sl_global_options[] = {
 
 const struct sl_command sl_commands[] = {
 	{ "init", cmd_init, "init [--name NAME] [--force]",
-	  "write a commented sluice.yaml and empty migrations/, features/, models/", NULL },
+	  "write a commented sluice.yaml and empty migrations/, features/, models/",
+	  "  --name NAME                  project name (default: this directory's)\n"
+	  "  -f, --force                  overwrite an existing sluice.yaml\n" },
 	{ "status", cmd_status, "status",
 	  "applied, pending, failed, changed and missing migrations", NULL },
 	{ "migrate", cmd_migrate, "migrate [--to VERSION] [-n|--dry-run]",
-	  "apply pending migrations, each in its own transaction", NULL },
+	  "apply pending migrations, each in its own transaction",
+	  "  --to VERSION                 apply up to and including VERSION\n"
+	  "  -n, --dry-run                show what would run (parsed, with notes); change nothing\n" },
 	{ "validate", cmd_validate, "validate",
 	  "fail on edited or missing applied migrations, order and syntax problems", NULL },
 	{ "undo", cmd_undo, "undo [--to VERSION] [-n|--dry-run]",
-	  "run undo/down scripts newest first (--to 0: all; default: the newest one)", NULL },
+	  "run undo/down scripts newest first (--to 0: all; default: the newest one)",
+	  "  --to VERSION                 undo everything newer than VERSION (0: all)\n"
+	  "  -n, --dry-run                show what would run; change nothing\n" },
 	{ "baseline", cmd_baseline, "baseline VERSION [--description TEXT]",
-	  "adopt an existing database: versions up to VERSION count as applied", NULL },
+	  "adopt an existing database: versions up to VERSION count as applied",
+	  "  --description TEXT           what the baseline is\n" },
 	{ "repair", cmd_repair, "repair",
 	  "remove failed rows, realign checksums, mark missing files deleted", NULL },
 	{ "lint", cmd_lint, "lint [--forward-only] [-a|--all] [FILE|DIR...]",
-	  "find destructive, breaking and lock-heavy changes with the PostgreSQL parser", NULL },
+	  "find destructive, breaking and lock-heavy changes with the PostgreSQL parser",
+	  "  --forward-only               destructive and backward-incompatible findings are errors\n"
+	  "  -a, --all                    every migration, without a database (default: pending ones)\n"
+	  "  --format sarif|junit|github  CI output (besides text and json)\n" },
 	{ "run", cmd_run, "run [FILE]",
 	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
 	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },

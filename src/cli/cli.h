@@ -39,7 +39,7 @@ struct sl_command {
 	int (*fn)(int argc, char **argv, struct sl_ctx *ctx);
 	const char *usage;         /* "migrate [--to VERSION] [--dry-run]" */
 	const char *summary;
-	const struct sl_option *opts;  /* for help; may be NULL */
+	const char *options;       /* option lines for `help COMMAND`, or NULL */
 };
 
 extern const struct sl_command sl_commands[];

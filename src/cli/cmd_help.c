@@ -31,10 +31,8 @@ int cmd_help(int argc, char **argv, struct sl_ctx *ctx)
 		return SL_USAGE;
 	}
 	printf("usage: sluice %s\n\n%s\n", c->usage, c->summary);
-	if (c->opts && c->opts[0].type != SL_OPT_END) {
-		printf("\noptions:\n");
-		sl_print_options(stdout, c->opts);
-	}
+	if (c->options)
+		printf("\noptions:\n%s", c->options);
 	printf("\nglobal options:\n");
 	sl_print_options(stdout, sl_global_options);
 	return SL_OK;
