@@ -58,6 +58,9 @@ const struct sl_command sl_commands[] = {
 	  "  --forward-only               destructive and backward-incompatible findings are errors\n"
 	  "  -a, --all                    every migration, without a database (default: pending ones)\n"
 	  "  --format sarif|junit|github  CI output (besides text and json)\n" },
+	{ "plan", cmd_plan, "plan [--forward-only]",
+	  "apply pending migrations to a shadow and report each change, classified",
+	  "  --forward-only               exit 1 on any breaking or destructive change\n" },
 	{ "run", cmd_run, "run [FILE]",
 	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
 	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },

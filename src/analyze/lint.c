@@ -368,6 +368,8 @@ static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
 	if (l->learning)
 		return;
 	const struct sl_lint_rule *r = sl_lint_rule_find(rule_id);
+	if (l->sqlite && r->cls == SL_RC_LOCKING)
+		return; /* PostgreSQL lock advice; SQLite locks the whole file anyway */
 	enum sl_severity sev = r->severity;
 	if (l->cfg.forward_only && (r->cls == SL_RC_DESTRUCTIVE || r->cls == SL_RC_INCOMPATIBLE))
 		sev = SL_SEV_ERROR;

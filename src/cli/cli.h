@@ -82,6 +82,7 @@ int cmd_baseline(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_repair(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_run(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_plan(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_help(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_version(int argc, char **argv, struct sl_ctx *ctx);
 

@@ -5,6 +5,7 @@
 #include "../core/buf.h"
 #include "../core/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -179,4 +180,42 @@ void sl_mask_text(const char *url, const char *text, struct sl_buf *out)
 	sl_buf_add(out, m.s, m.len);
 	sl_buf_free(&m);
 	sl_strvec_free(&pw);
+}
+
+void sl_catalog_add(struct sl_catalog *c, const char *kind, const char *name,
+		    const char *table, const char *type, int notnull, const char *dflt)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->v = sl_realloc(c->v, c->cap * sizeof(*c->v));
+	}
+	struct sl_cat_obj *o = &c->v[c->n++];
+	memset(o, 0, sizeof(*o));
+	snprintf(o->kind, sizeof(o->kind), "%s", kind);
+	o->name = sl_strdup(name ? name : "");
+	o->table = table ? sl_strdup(table) : NULL;
+	o->type = sl_strdup(type ? type : "");
+	o->notnull = notnull;
+	o->dflt = dflt ? sl_strdup(dflt) : NULL;
+}
+
+const struct sl_cat_obj *sl_catalog_find(const struct sl_catalog *c, const char *kind,
+					 const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i].kind, kind) && !strcmp(c->v[i].name, name))
+			return &c->v[i];
+	return NULL;
+}
+
+void sl_catalog_free(struct sl_catalog *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].name);
+		free(c->v[i].table);
+		free(c->v[i].type);
+		free(c->v[i].dflt);
+	}
+	free(c->v);
+	memset(c, 0, sizeof(*c));
 }

@@ -22,6 +22,7 @@
 struct sl_error;
 struct sl_buf;
 struct sl_db;
+struct sl_catalog;
 
 /* One statement found in a script by a driver's splitter. */
 struct sl_stmt {
@@ -99,7 +100,46 @@ struct sl_db_driver {
 	long (*server_version)(struct sl_db *db);
 	/* Set *yes to whether the state tables exist (read-only commands). */
 	int (*has_state)(struct sl_db *db, int *yes, struct sl_error *err);
+
+	/* Snapshot the user's schema (tables, columns, indexes, views,
+	 * triggers, constraints), sluice's own objects excluded. */
+	int (*catalog)(struct sl_db *db, struct sl_catalog *out, struct sl_error *err);
+	/*
+	 * A throwaway copy of db to apply changes to, for `plan`: SQLite, an
+	 * in-memory copy made with the backup API; PostgreSQL, a second
+	 * session inside one transaction that closing rolls back (statements
+	 * that cannot run in a transaction are applied without CONCURRENTLY,
+	 * which changes the catalog the same way).  db is never written.
+	 */
+	int (*shadow)(struct sl_db *db, struct sl_db **out, struct sl_error *err);
+	/* Rows in a table (PostgreSQL: the planner's estimate when analysed). */
+	int (*count_rows)(struct sl_db *db, const char *table, long long *rows,
+			  struct sl_error *err);
 };
+
+/*
+ * A catalog snapshot: the user's schema objects (sluice's own excluded),
+ * flat, so two snapshots diff by (kind, name).  Columns carry type,
+ * nullability and default; other objects carry their definition in type.
+ */
+struct sl_cat_obj {
+	char kind[12];      /* table, column, index, view, trigger, constraint */
+	char *name;         /* "users", "users.email", "users_email_idx" */
+	char *table;        /* owning table; NULL for tables and views */
+	char *type;         /* column type as the database spells it, or a definition */
+	int notnull;        /* columns */
+	char *dflt;         /* column default, NULL if none */
+};
+
+struct sl_catalog {
+	struct sl_cat_obj *v;
+	size_t n, cap;
+};
+void sl_catalog_add(struct sl_catalog *c, const char *kind, const char *name,
+		    const char *table, const char *type, int notnull, const char *dflt);
+const struct sl_cat_obj *sl_catalog_find(const struct sl_catalog *c, const char *kind,
+					 const char *name);
+void sl_catalog_free(struct sl_catalog *c);
 
 /* Every open connection starts with this header; drivers extend it. */
 struct sl_db {

@@ -30,6 +30,8 @@
 struct pg_db {
 	struct sl_db base;
 	PGconn *conn;
+	char *conninfo;     /* the real URL (secret): only to open a shadow */
+	int shadow;         /* a plan shadow: one transaction, rolled back on close */
 };
 
 static const char *const pg_schemes[] = { "postgres", "postgresql", NULL };
@@ -62,8 +64,12 @@ static void pg_close(struct sl_db *db)
 	struct pg_db *d = (struct pg_db *)db;
 	if (!d)
 		return;
-	if (d->conn)
+	if (d->conn) {
+		if (d->shadow)
+			PQclear(PQexec(d->conn, "ROLLBACK"));
 		PQfinish(d->conn);
+	}
+	free(d->conninfo);
 	free(d->base.url_masked);
 	free(d);
 }
@@ -98,6 +104,7 @@ static int pg_open(struct sl_db **out, const char *url, const char *base_dir,
 	struct sl_buf m = SL_BUF_INIT;
 	sl_mask_url(url, &m);
 	d->base.url_masked = sl_buf_detach(&m);
+	d->conninfo = sl_strdup(url);
 	d->conn = PQconnectdb(url);
 	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
 		/* libpq's message can quote the conninfo: mask it too. */
@@ -167,12 +174,16 @@ static int pg_query(struct sl_db *db, const char *sql, const char *const *params
 
 static int pg_begin(struct sl_db *db, struct sl_error *err)
 {
+	if (((struct pg_db *)db)->shadow)
+		return pg_exec(db, "SAVEPOINT sluice_migration", err);
 	return pg_exec(db, "BEGIN", err);
 }
 
 static int pg_commit(struct sl_db *db, struct sl_error *err)
 {
 	struct pg_db *d = (struct pg_db *)db;
+	if (d->shadow)
+		return pg_exec(db, "RELEASE SAVEPOINT sluice_migration", err);
 	/* COMMIT of an aborted transaction "succeeds" as ROLLBACK: refuse. */
 	if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
 		pg_exec(db, "ROLLBACK", NULL);
@@ -184,6 +195,8 @@ static int pg_commit(struct sl_db *db, struct sl_error *err)
 static int pg_rollback(struct sl_db *db, struct sl_error *err)
 {
 	struct pg_db *d = (struct pg_db *)db;
+	if (d->shadow)
+		return pg_exec(db, "ROLLBACK TO SAVEPOINT sluice_migration", err);
 	if (PQtransactionStatus(d->conn) == PQTRANS_IDLE)
 		return 0;
 	return pg_exec(db, "ROLLBACK", err);
@@ -494,13 +507,183 @@ static long pg_server_version(struct sl_db *db)
 	return PQserverVersion(((struct pg_db *)db)->conn);
 }
 
+/* ---- catalog, shadow, rows (plan) ------------------------------------- */
+
+#define PG_USER_REL(c, n) \
+	" CASE WHEN " n ".nspname = 'public' THEN " c ".relname ELSE " n ".nspname || '.' || " c ".relname END"
+#define PG_USER_NS(n) \
+	" " n ".nspname NOT IN ('pg_catalog', 'information_schema', 'sluice')" \
+	" AND " n ".nspname NOT LIKE 'pg\\_toast%' AND " n ".nspname NOT LIKE 'pg\\_temp%'"
+
+static int cat_cb(void *arg, int ncols, const char *const *v)
+{
+	(void)ncols;
+	/* kind, name, table, type, notnull, default */
+	sl_catalog_add(arg, v[0], v[1], v[2], v[3], v[4] && v[4][0] == 't', v[5]);
+	return 0;
+}
+
+static int pg_catalog(struct sl_db *db, struct sl_catalog *out, struct sl_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	return pg_query(db,
+		"SELECT 'table', " PG_USER_REL("c", "n") ", NULL, '', false, NULL"
+		" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE c.relkind IN ('r', 'p') AND" PG_USER_NS("n")
+		" UNION ALL"
+		" SELECT 'column', " PG_USER_REL("c", "n") " || '.' || a.attname, " PG_USER_REL("c", "n") ","
+		" format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid)"
+		" FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+		" JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
+		" WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND" PG_USER_NS("n")
+		" UNION ALL"
+		" SELECT 'index', " PG_USER_REL("ci", "n") ", " PG_USER_REL("ct", "n") ","
+		" pg_get_indexdef(i.indexrelid), false, NULL"
+		" FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid"
+		" JOIN pg_class ct ON ct.oid = i.indrelid JOIN pg_namespace n ON n.oid = ct.relnamespace"
+		" WHERE" PG_USER_NS("n")
+		" UNION ALL"
+		" SELECT 'view', " PG_USER_REL("c", "n") ", NULL, pg_get_viewdef(c.oid), false, NULL"
+		" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE c.relkind IN ('v', 'm') AND" PG_USER_NS("n")
+		" UNION ALL"
+		" SELECT 'trigger', t.tgname, " PG_USER_REL("c", "n") ", pg_get_triggerdef(t.oid), false, NULL"
+		" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+		" JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE NOT t.tgisinternal AND" PG_USER_NS("n")
+		" UNION ALL"
+		" SELECT 'constraint', " PG_USER_REL("c", "n") " || '.' || con.conname, " PG_USER_REL("c", "n") ","
+		" pg_get_constraintdef(con.oid), false, NULL"
+		" FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid"
+		" JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE con.contype IN ('c', 'f', 'u', 'p', 'x') AND" PG_USER_NS("n")
+		" ORDER BY 1, 2",
+		NULL, 0, cat_cb, out, err);
+}
+
+/* Drop the first CONCURRENTLY keyword outside quotes (for a shadow). */
+static char *without_concurrently(const char *sql)
+{
+	struct sl_buf b = SL_BUF_INIT;
+	int done = 0;
+	char q = 0;
+	for (const char *p = sql; *p; p++) {
+		if (q) {
+			if (*p == q)
+				q = 0;
+		} else if (*p == '\'' || *p == '"') {
+			q = *p;
+		} else if (!done && strncasecmp(p, "CONCURRENTLY", 12) == 0 &&
+			   (p == sql || !isalnum((unsigned char)p[-1])) &&
+			   !isalnum((unsigned char)p[12]) && p[12] != '_') {
+			p += 11;
+			done = 1;
+			continue;
+		}
+		sl_buf_addc(&b, *p);
+	}
+	return sl_buf_detach(&b);
+}
+
+/*
+ * In a shadow every statement runs under a savepoint: one that cannot run
+ * in a transaction block (SQLSTATE 25001) is retried without CONCURRENTLY,
+ * which builds the same catalog objects; VACUUM and the like change no
+ * catalog and are skipped.
+ */
+static int pg_shadow_exec(struct sl_db *db, const char *sql, struct sl_error *err)
+{
+	struct pg_db *d = (struct pg_db *)db;
+	if (pg_exec(db, "SAVEPOINT sluice_stmt", err))
+		return -1;
+	PGresult *res = PQexec(d->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = 0;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state && !strcmp(state, "25001")) {
+			pg_exec(db, "ROLLBACK TO SAVEPOINT sluice_stmt", NULL);
+			char *again = without_concurrently(sql);
+			if (strcmp(again, sql) != 0)
+				rc = pg_exec(db, again, err);
+			free(again);
+		} else {
+			pg_err(d, res, err);
+			pg_exec(db, "ROLLBACK TO SAVEPOINT sluice_stmt", NULL);
+			rc = -1;
+		}
+	}
+	PQclear(res);
+	if (rc == 0)
+		pg_exec(db, "RELEASE SAVEPOINT sluice_stmt", NULL);
+	return rc;
+}
+
+static int pg_shadow(struct sl_db *db, struct sl_db **out, struct sl_error *err)
+{
+	struct pg_db *src = (struct pg_db *)db;
+	*out = NULL;
+	struct sl_db *copy;
+	if (pg_open(&copy, src->conninfo, NULL, err))
+		return -1;
+	struct pg_db *d = (struct pg_db *)copy;
+	if (pg_exec(copy, "BEGIN", err)) {
+		pg_close(copy);
+		return -1;
+	}
+	d->shadow = 1;
+	*out = copy;
+	return 0;
+}
+
+static int ll_cb(void *arg, int ncols, const char *const *v)
+{
+	(void)ncols;
+	*(long long *)arg = v[0] ? atoll(v[0]) : -1;
+	return 1;
+}
+
+static int pg_count_rows(struct sl_db *db, const char *table, long long *rows,
+			 struct sl_error *err)
+{
+	const char *dot = strchr(table, '.');
+	char *ns = dot ? sl_strndup(table, (size_t)(dot - table)) : sl_strdup("public");
+	const char *rel = dot ? dot + 1 : table;
+	const char *p[] = { ns, rel };
+	*rows = -1;
+	int rc = pg_query(db, "SELECT c.reltuples::bigint FROM pg_class c"
+			  " JOIN pg_namespace n ON n.oid = c.relnamespace"
+			  " WHERE n.nspname = ? AND c.relname = ?", p, 2, ll_cb, rows, err);
+	if (!rc && *rows < 0) {
+		/* never analysed: count (plan shows rows only for tables it changes) */
+		struct sl_buf q = SL_BUF_INIT;
+		sl_buf_adds(&q, "SELECT count(*) FROM ");
+		pg_quote_ident(&q, ns);
+		sl_buf_addc(&q, '.');
+		pg_quote_ident(&q, rel);
+		rc = pg_query(db, q.s, NULL, 0, ll_cb, rows, err);
+		sl_buf_free(&q);
+	}
+	free(ns);
+	return rc;
+}
+
+/* The driver's exec: statements of migrations (shadow-aware). */
+static int pg_exec_stmt(struct sl_db *db, const char *sql, struct sl_error *err)
+{
+	if (((struct pg_db *)db)->shadow)
+		return pg_shadow_exec(db, sql, err);
+	return pg_exec(db, sql, err);
+}
+
 const struct sl_db_driver sl_postgres_driver = {
 	.version = 1,
 	.name = "postgres",
 	.schemes = pg_schemes,
 	.open = pg_open,
 	.close = pg_close,
-	.exec = pg_exec,
+	.exec = pg_exec_stmt,
 	.query = pg_query,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -513,4 +696,7 @@ const struct sl_db_driver sl_postgres_driver = {
 	.unlock = pg_unlock,
 	.server_version = pg_server_version,
 	.has_state = pg_has_state,
+	.catalog = pg_catalog,
+	.shadow = pg_shadow,
+	.count_rows = pg_count_rows,
 };

@@ -398,6 +398,104 @@ static long sqlite_server_version(struct sl_db *db)
 	return sqlite3_libversion_number();
 }
 
+/* ---- catalog, shadow, rows (plan) ------------------------------------- */
+
+struct cat_ctx {
+	struct sqlite_db *d;
+	struct sl_catalog *c;
+	struct sl_error *err;
+	int rc;
+};
+
+static int col_cb(void *arg, int ncols, const char *const *v)
+{
+	struct cat_ctx *x = arg;
+	(void)ncols;
+	/* v: table, column, type, notnull, default */
+	struct sl_buf name = SL_BUF_INIT;
+	sl_buf_printf(&name, "%s.%s", v[0], v[1]);
+	sl_catalog_add(x->c, "column", name.s, v[0], v[2] ? v[2] : "", v[3] && v[3][0] == '1', v[4]);
+	sl_buf_free(&name);
+	return 0;
+}
+
+static int master_cb(void *arg, int ncols, const char *const *v)
+{
+	struct cat_ctx *x = arg;
+	(void)ncols;
+	/* v: type, name, tbl_name, sql */
+	const char *type = v[0], *name = v[1], *tbl = v[2];
+	if (!strcmp(type, "table")) {
+		sl_catalog_add(x->c, "table", name, NULL, v[3], 0, NULL);
+	} else if (!strcmp(type, "index")) {
+		if (v[3]) /* automatic indexes of constraints have no SQL */
+			sl_catalog_add(x->c, "index", name, tbl, v[3], 0, NULL);
+	} else if (!strcmp(type, "view")) {
+		sl_catalog_add(x->c, "view", name, NULL, v[3], 0, NULL);
+	} else if (!strcmp(type, "trigger")) {
+		sl_catalog_add(x->c, "trigger", name, tbl, v[3], 0, NULL);
+	}
+	return 0;
+}
+
+static int sqlite_catalog(struct sl_db *db, struct sl_catalog *out, struct sl_error *err)
+{
+	struct cat_ctx x = { (struct sqlite_db *)db, out, err, 0 };
+	memset(out, 0, sizeof(*out));
+	if (sqlite_query(db, "SELECT type, name, tbl_name, sql FROM sqlite_master"
+			 " WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+			 " AND name NOT LIKE 'sluice\\_%' ESCAPE '\\' ORDER BY type, name",
+			 NULL, 0, master_cb, &x, err))
+		return -1;
+	return sqlite_query(db, "SELECT m.name, p.name, p.type, p.\"notnull\", p.dflt_value"
+			    " FROM sqlite_master m, pragma_table_info(m.name) p"
+			    " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+			    " AND m.name NOT LIKE 'sluice\\_%' ESCAPE '\\' ORDER BY m.name, p.cid",
+			    NULL, 0, col_cb, &x, err);
+}
+
+static int sqlite_shadow(struct sl_db *db, struct sl_db **out, struct sl_error *err)
+{
+	struct sqlite_db *src = (struct sqlite_db *)db;
+	*out = NULL;
+	struct sl_db *copy;
+	if (sqlite_open(&copy, "sqlite::memory:", NULL, err))
+		return -1;
+	struct sqlite_db *dst = (struct sqlite_db *)copy;
+	free(dst->base.url_masked);
+	dst->base.url_masked = sl_strdup("shadow (in-memory copy)");
+	sqlite3_backup *b = sqlite3_backup_init(dst->h, "main", src->h, "main");
+	int rc = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+	if (b)
+		sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		sl_err(err, SL_ENV, "cannot copy the database for a shadow: %s", sqlite3_errmsg(dst->h));
+		sqlite_close(copy);
+		return -1;
+	}
+	*out = copy;
+	return 0;
+}
+
+static int ll_cb(void *arg, int ncols, const char *const *v)
+{
+	(void)ncols;
+	*(long long *)arg = v[0] ? atoll(v[0]) : 0;
+	return 1;
+}
+
+static int sqlite_count_rows(struct sl_db *db, const char *table, long long *rows,
+			     struct sl_error *err)
+{
+	struct sl_buf q = SL_BUF_INIT;
+	sl_buf_adds(&q, "SELECT count(*) FROM ");
+	sqlite_quote_ident(&q, table);
+	*rows = -1;
+	int rc = sqlite_query(db, q.s, NULL, 0, ll_cb, rows, err);
+	sl_buf_free(&q);
+	return rc;
+}
+
 const struct sl_db_driver sl_sqlite_driver = {
 	.version = 1,
 	.name = "sqlite",
@@ -417,4 +515,7 @@ const struct sl_db_driver sl_sqlite_driver = {
 	.unlock = sqlite_unlock,
 	.server_version = sqlite_server_version,
 	.has_state = sqlite_has_state,
+	.catalog = sqlite_catalog,
+	.shadow = sqlite_shadow,
+	.count_rows = sqlite_count_rows,
 };

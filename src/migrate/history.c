@@ -136,11 +136,18 @@ int sl_history_insert(struct sl_db *db, const struct sl_hist_row *row, struct sl
 		row->installed_by ? row->installed_by : sl_actor(),
 		row->installed_at ? row->installed_at : now, ms, row->success ? "1" : "0",
 	};
+	/*
+	 * The rank is max + 1, not the identity sequence: every insert runs
+	 * under the migration lock, and a sequence (non-transactional) would
+	 * be advanced by a plan's shadow that is rolled back.
+	 */
 	struct sl_buf q = SL_BUF_INIT;
 	sl_buf_adds(&q, "INSERT INTO ");
 	db->driver->state_table(&q, "history");
-	sl_buf_adds(&q, " (version, description, kind, script, checksum, installed_by,"
-			" installed_at, execution_ms, success) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	sl_buf_adds(&q, " (installed_rank, version, description, kind, script, checksum, installed_by,"
+			" installed_at, execution_ms, success) VALUES ((SELECT coalesce(max(installed_rank), 0) + 1 FROM ");
+	db->driver->state_table(&q, "history");
+	sl_buf_adds(&q, "), ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int rc = db->driver->query(db, q.s, p, 9, NULL, NULL, err);
 	sl_buf_free(&q);
 	if (rc)

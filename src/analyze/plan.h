@@ -1,0 +1,44 @@
+/*
+ * plan.h - what pending migrations would change, without changing it.
+ *
+ * The pending migrations are applied to a shadow of the environment's
+ * database (db.h: shadow), the catalog is snapshotted before and after,
+ * and the difference is reported as semantic changes, each classified:
+ *   safe         adds something nothing depends on yet;
+ *   breaking     existing readers or writers of the old shape can fail;
+ *   destructive  data is lost.
+ * The environment's database is only read.
+ */
+#ifndef SL_PLAN_H
+#define SL_PLAN_H
+
+#include <stddef.h>
+
+struct sl_engine;
+struct sl_error;
+
+enum sl_change_class { SL_CH_SAFE, SL_CH_BREAKING, SL_CH_DESTRUCTIVE };
+
+struct sl_change {
+	char *object;             /* "users.email" */
+	const char *kind;         /* "add column", "drop table", "change column type", ... */
+	enum sl_change_class cls;
+	char *detail;             /* "character varying(50) -> text" */
+	const char *locks;        /* the lock the change takes on the table */
+	long long rows;           /* rows of the table it touches; -1 when none or unknown */
+	char *table;              /* the table it touches, or NULL */
+};
+
+struct sl_plan {
+	struct sl_change *v;
+	size_t n;
+	size_t pending;           /* migrations applied to the shadow */
+	char *shadow;             /* what the shadow was, for messages */
+};
+
+int sl_plan_compute(struct sl_engine *eng, struct sl_plan *out, struct sl_error *err);
+void sl_plan_free(struct sl_plan *p);
+const char *sl_change_class_name(enum sl_change_class c);
+size_t sl_plan_count(const struct sl_plan *p, enum sl_change_class c);
+
+#endif

@@ -1,0 +1,113 @@
+#!/bin/bash
+# plan.sh - `sluice plan`: shadow apply, classified catalog diff, the
+# environment left unchanged, on SQLite and on a real PostgreSQL.
+. "$T_ROOT/tests/lib/t.sh"
+. "$T_ROOT/tests/lib/pg.sh"
+
+PG_OK=0
+if [ -z "${SLUICE_NO_PG:-}" ]; then
+  if pg_start >/dev/null; then PG_OK=1; trap pg_stop EXIT; else echo "FAIL plan: cannot start PostgreSQL"; fi
+fi
+
+evolve() { # a pending migration with one change of each class
+  cat > recsys/migrations/V7__evolve.sql <<'SQL'
+SET lock_timeout = '2s';
+ALTER TABLE user_features DROP COLUMN clicks_30d;
+ALTER TABLE items ADD COLUMN stock bigint NOT NULL DEFAULT 0;
+CREATE INDEX CONCURRENTLY users_country ON users (country);
+CREATE VIEW active_users AS SELECT user_id FROM users;
+SQL
+}
+
+setup() {
+  cp -r "$T_ROOT/examples/recsys" .
+  rm -f recsys/recsys.db
+}
+
+test_sqlite_plan_classifies_and_leaves_the_file_unchanged() {
+  setup
+  sl -C recsys -q migrate --to 5
+  expect_rc 0
+  evolve
+  sed -i 's/CREATE INDEX CONCURRENTLY/CREATE INDEX/; /lock_timeout/d' recsys/migrations/V7__evolve.sql
+  before=$(md5sum < recsys/recsys.db)
+  sl -C recsys plan --format json
+  expect_rc 0
+  expect_eq "$(md5sum < recsys/recsys.db)" "$before" "(the database file must not change)"
+  expect_eq "$(json 'd["pending"], d["shadow"]')" "2 shadow (in-memory copy)"
+  expect_eq "$(json 'sorted((c["kind"], c["object"], c["class"]) for c in d["changes"])')" \
+    "[('add column', 'items.attributes', 'safe'), ('add column', 'items.stock', 'safe'), ('add index', 'users_country', 'safe'), ('add view', 'active_users', 'safe'), ('drop column', 'user_features.clicks_30d', 'destructive')]"
+  expect_eq "$(json '[c["rows"] for c in d["changes"] if c["object"] == "user_features.clicks_30d"]')" "[6]"
+  sl -C recsys plan --forward-only
+  expect_rc 1
+  expect_out 'destructive +drop column +user_features\.clicks_30d +6'
+  sl -C recsys --format json status
+  expect_eq "$(json 'd["current"], len(d["pending"])')" "5 2"
+}
+
+test_sqlite_plan_with_nothing_pending() {
+  setup
+  sl -C recsys -q migrate
+  sl -C recsys plan --format json
+  expect_rc 0
+  expect_eq "$(json 'd["pending"], d["changes"]')" "0 []"
+}
+
+pg_db() { pg_createdb "$1"; URL=$(pg_url "$1"); }
+
+test_postgres_plan_leaves_the_database_unchanged() {
+  [ "$PG_OK" = 1 ] || return 0
+  setup
+  pg_db plan_a_$$
+  sl -C recsys --url "$URL" -q migrate --to 5
+  expect_rc 0
+  evolve
+  psql -q -d plan_a_$$ -c ANALYZE
+  pg_dump -d plan_a_$$ | grep -v restrict > before.sql
+  sl -C recsys --url "$URL" plan --format json
+  expect_rc 0
+  pg_dump -d plan_a_$$ | grep -v restrict > after.sql
+  cmp -s before.sql after.sql || t_fail "pg_dump changed: $(diff before.sql after.sql | head -c 600)"
+  expect_eq "$(json 'd["pending"]')" 2
+  expect_eq "$(json 'sorted((c["kind"], c["object"], c["class"]) for c in d["changes"])')" \
+    "[('add column', 'items.attributes', 'safe'), ('add column', 'items.stock', 'safe'), ('add index', 'items_attributes', 'safe'), ('add index', 'users_country', 'safe'), ('add view', 'active_users', 'safe'), ('drop column', 'user_features.clicks_30d', 'destructive')]"
+  expect_eq "$(json '[c["locks"] for c in d["changes"] if c["kind"] == "drop column"]')" "['ACCESS EXCLUSIVE']"
+  expect_eq "$(json '[f["rule"] for f in d["findings"] if f["file"].endswith("V7__evolve.sql")]')" "['ban-drop-column']"
+  # the same migrations then apply for real
+  sl -C recsys --url "$URL" -q migrate
+  expect_rc 0
+  expect_eq "$(psql -Atd plan_a_$$ -c "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_country'")" 1
+}
+
+test_postgres_plan_breaking_changes_fail_forward_only() {
+  [ "$PG_OK" = 1 ] || return 0
+  setup
+  pg_db plan_b_$$
+  sl -C recsys --url "$URL" -q migrate
+  printf "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN age_bucket TYPE varchar(8);\nALTER TABLE users ALTER COLUMN age_bucket SET NOT NULL;\nALTER TABLE interactions ALTER COLUMN interaction_id TYPE numeric;\n" > recsys/migrations/V7__narrow.sql
+  sed -i "s/^\(INSERT INTO users.*\)$/\1/" recsys/migrations/V7__narrow.sql
+  psql -q -d plan_b_$$ -c "UPDATE users SET age_bucket = 'n/a' WHERE age_bucket IS NULL"
+  sl -C recsys --url "$URL" plan --forward-only --format json
+  expect_rc 1
+  expect_eq "$(json 'sorted((c["kind"], c["object"], c["class"]) for c in d["changes"])')" \
+    "[('change column type', 'interactions.interaction_id', 'breaking'), ('change column type', 'users.age_bucket', 'breaking'), ('set not null', 'users.age_bucket', 'breaking')]"
+  printf "ALTER TABLE users ALTER COLUMN age_bucket TYPE text;\n" > recsys/migrations/V7__narrow.sql
+  sl -C recsys --url "$URL" plan --forward-only --format json
+  expect_rc 0
+  expect_eq "$(json 'd["changes"]')" "[]"
+}
+
+test_postgres_plan_reports_a_failing_migration() {
+  [ "$PG_OK" = 1 ] || return 0
+  setup
+  pg_db plan_c_$$
+  sl -C recsys --url "$URL" -q migrate
+  printf "ALTER TABLE no_such_table ADD COLUMN x int;\n" > recsys/migrations/V7__bad.sql
+  sl -C recsys --url "$URL" plan
+  expect_rc 3
+  expect_err 'V7__bad\.sql:1: on the shadow: ERROR 42P01'
+  sl -C recsys --url "$URL" --format json status
+  expect_eq "$(json 'd["current"], len(d["pending"])')" "6 1"
+}
+
+t_run
