@@ -38,16 +38,18 @@ const struct sl_command sl_commands[] = {
 	  "  -f, --force                  overwrite an existing sluice.yaml\n" },
 	{ "status", cmd_status, "status",
 	  "applied, pending, failed, changed and missing migrations", NULL },
-	{ "migrate", cmd_migrate, "migrate [--to VERSION] [-n|--dry-run]",
+	{ "migrate", cmd_migrate, "migrate [--to VERSION] [-n|--dry-run] [--group]",
 	  "apply pending migrations, each in its own transaction",
 	  "  --to VERSION                 apply up to and including VERSION\n"
-	  "  -n, --dry-run                show what would run (parsed, with notes); change nothing\n" },
+	  "  -n, --dry-run                show what would run (parsed, with notes); change nothing\n"
+	  "  --group                      one transaction for the run, a savepoint per migration\n" },
 	{ "validate", cmd_validate, "validate",
 	  "fail on edited or missing applied migrations, order and syntax problems", NULL },
-	{ "undo", cmd_undo, "undo [--to VERSION] [-n|--dry-run]",
+	{ "undo", cmd_undo, "undo [--to VERSION] [-n|--dry-run] [--group]",
 	  "run undo/down scripts newest first (--to 0: all; default: the newest one)",
 	  "  --to VERSION                 undo everything newer than VERSION (0: all)\n"
-	  "  -n, --dry-run                show what would run; change nothing\n" },
+	  "  -n, --dry-run                show what would run; change nothing\n"
+	  "  --group                      one transaction for the run, a savepoint per migration\n" },
 	{ "baseline", cmd_baseline, "baseline VERSION [--description TEXT]",
 	  "adopt an existing database: versions up to VERSION count as applied",
 	  "  --description TEXT           what the baseline is\n" },

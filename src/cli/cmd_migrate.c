@@ -63,8 +63,9 @@ int sl_cli_render_run(struct sl_ctx *ctx, const char *what, int dry_run,
 int cmd_migrate(int argc, char **argv, struct sl_ctx *ctx)
 {
 	const char *to = NULL;
-	int dry_run = 0;
+	int dry_run = 0, group = 0;
 	const struct sl_option opts[] = {
+		{ SL_OPT_FLAG, 0, "group", &group, NULL, "one transaction for the run, a savepoint per migration" },
 		{ SL_OPT_STRING, 0, "to", &to, "VERSION", "apply up to and including VERSION" },
 		{ SL_OPT_FLAG, 'n', "dry-run", &dry_run, NULL, "show what would run; change nothing" },
 		{ SL_OPT_END, 0, NULL, NULL, NULL, NULL },
@@ -80,6 +81,8 @@ int cmd_migrate(int argc, char **argv, struct sl_ctx *ctx)
 		sl_db_close(db);
 		return sl_cli_fail(ctx, &err);
 	}
+	if (group)
+		eng.group = 1;
 	struct sl_run_result res;
 	rc = sl_migrate(&eng, to, dry_run, &res, &err);
 	int code = sl_cli_render_run(ctx, "migrate", dry_run, &res, rc, &err);

@@ -15,7 +15,7 @@
 
 static const char *const top_keys[] = {
 	"project", "migrations", "environments", "default_environment",
-	"out_of_order", "lock_timeout", "pipeline", "lint", NULL
+	"out_of_order", "group", "lock_timeout", "pipeline", "lint", NULL
 };
 static const char *const env_keys[] = { "url", "description", NULL };
 
@@ -229,6 +229,9 @@ int sl_config_parse(struct sl_config **out, const char *path, const char *data,
 	}
 	n = sl_ymap_get(root, "out_of_order");
 	if (n && sl_ynode_bool(doc, n, "out_of_order", &cfg->out_of_order, err))
+		goto fail;
+	n = sl_ymap_get(root, "group");
+	if (n && sl_ynode_bool(doc, n, "group", &cfg->group, err))
 		goto fail;
 	n = sl_ymap_get(root, "lock_timeout");
 	if (n) {

@@ -34,6 +34,7 @@ struct sl_config {
 	char *migrations_dir;      /* resolved against dir */
 	char *default_env;         /* NULL when not set */
 	int out_of_order;          /* allow pending versions below the newest applied */
+	int group;                 /* group commit of one run's migrations */
 	long lock_timeout_ms;      /* -1 when not set */
 	struct sl_env *envs;
 	size_t nenvs;

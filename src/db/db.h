@@ -115,6 +115,7 @@ struct sl_db_driver {
 	/* Rows in a table (PostgreSQL: the planner's estimate when analysed). */
 	int (*count_rows)(struct sl_db *db, const char *table, long long *rows,
 			  struct sl_error *err);
+
 };
 
 /*

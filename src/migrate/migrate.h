@@ -82,6 +82,7 @@ struct sl_engine {
 	struct sl_db *db;
 	const char *migrations_dir;
 	int out_of_order;
+	int group;                      /* one transaction per run, a savepoint per migration */
 	long lock_timeout_ms;
 	void (*on_event)(void *arg, const struct sl_event *ev);
 	void *event_arg;

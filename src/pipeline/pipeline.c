@@ -29,7 +29,7 @@ static long mono_ms(void)
 /* ---- built-in steps ----------------------------------------------------- */
 
 static const char *const env_args[] = { "env", NULL };
-static const char *const migrate_args[] = { "env", "to", NULL };
+static const char *const migrate_args[] = { "env", "to", "group", NULL };
 static const char *const lint_args[] = { "env", "forward_only", NULL };
 
 static int check_map_args(const struct sl_ydoc *doc, const struct sl_ynode *args,
@@ -145,6 +145,9 @@ static int step_migrate(const struct sl_run_opts *o, const struct sl_stage *stag
 	int rc = -1;
 	if (open_env(o, stage, step, &db, &eng, &env, err))
 		goto out;
+	const char *g = arg_str(step->args, "group");
+	if (g && (!strcmp(g, "true") || !strcmp(g, "yes") || !strcmp(g, "on")))
+		eng.group = 1;
 	struct sl_run_result res;
 	rc = sl_migrate(&eng, arg_str(step->args, "to"), 0, &res, err);
 	if (rc == 0)
