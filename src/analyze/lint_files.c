@@ -79,15 +79,12 @@ int sl_lint_file(struct sl_linter *l, const char *path, size_t *files, struct sl
 		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(errno));
 	if (S_ISDIR(stt.st_mode))
 		return sl_lint_dir(l, path, "postgres", files, err);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(errno));
 	struct sl_buf sql = SL_BUF_INIT;
-	char chunk[65536];
-	size_t r;
-	while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		sl_buf_add(&sql, chunk, r);
-	fclose(f);
+	if (sl_buf_read_file(&sql, path)) {
+		int e = errno;
+		sl_buf_free(&sql);
+		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(e));
+	}
 	sl_linter_set_sqlite(l, strstr(path, ".sqlite") != NULL);
 	sl_linter_check(l, path, sql.s, sql.len, 1);
 	(*files)++;

@@ -1,5 +1,6 @@
 /*
- * cmd_migrate.c - `sluice migrate [--to VERSION] [--dry-run]`.
+ * cmd_migrate.c - `sluice migrate` and `sluice undo` ([--to VERSION]
+ * [--dry-run] [--group]).
  */
 #include "cli.h"
 
@@ -60,14 +61,19 @@ int sl_cli_render_run(struct sl_ctx *ctx, const char *what, int dry_run,
 	return SL_OK;
 }
 
-int cmd_migrate(int argc, char **argv, struct sl_ctx *ctx)
+/*
+ * migrate and undo take the same options and render the same way; only the
+ * engine call differs.
+ */
+static int run_command(int argc, char **argv, struct sl_ctx *ctx, int up)
 {
 	const char *to = NULL;
 	int dry_run = 0, group = 0;
 	const struct sl_option opts[] = {
-		{ SL_OPT_FLAG, 0, "group", &group, NULL, "one transaction for the run, a savepoint per migration" },
-		{ SL_OPT_STRING, 0, "to", &to, "VERSION", "apply up to and including VERSION" },
+		{ SL_OPT_STRING, 0, "to", &to, "VERSION",
+		  up ? "apply up to and including VERSION" : "undo everything newer than VERSION (0: all)" },
 		{ SL_OPT_FLAG, 'n', "dry-run", &dry_run, NULL, "show what would run; change nothing" },
+		{ SL_OPT_FLAG, 0, "group", &group, NULL, "one transaction for the run, a savepoint per migration" },
 		{ SL_OPT_END, 0, NULL, NULL, NULL, NULL },
 	};
 	int rc = sl_cli_parse(ctx, argc, argv, opts, NULL);
@@ -84,9 +90,21 @@ int cmd_migrate(int argc, char **argv, struct sl_ctx *ctx)
 	if (group)
 		eng.group = 1;
 	struct sl_run_result res;
-	rc = sl_migrate(&eng, to, dry_run, &res, &err);
-	int code = sl_cli_render_run(ctx, "migrate", dry_run, &res, rc, &err);
+	rc = up ? sl_migrate(&eng, to, dry_run, &res, &err) : sl_undo(&eng, to, dry_run, &res, &err);
+	int code = sl_cli_render_run(ctx, up ? "migrate" : "undo", dry_run, &res, rc, &err);
 	sl_run_result_free(&res);
 	sl_db_close(db);
 	return code;
+}
+
+int cmd_migrate(int argc, char **argv, struct sl_ctx *ctx)
+{
+	return run_command(argc, argv, ctx, 1);
+}
+
+/* `sluice undo`: undo scripts newest first; refuses (exit 1, nothing
+ * undone) where one is missing. */
+int cmd_undo(int argc, char **argv, struct sl_ctx *ctx)
+{
+	return run_command(argc, argv, ctx, 0);
 }

@@ -35,6 +35,12 @@ void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap);
 /* Give up ownership: returns a malloc'd string the caller frees; b is reset. */
 char *sl_buf_detach(struct sl_buf *b);
 
+/*
+ * Append the whole file at path to b.  Returns 0, or -1 with errno set
+ * (the caller words the error: it knows what the file is for).
+ */
+int sl_buf_read_file(struct sl_buf *b, const char *path);
+
 /* Allocation helpers that abort on failure (see above). */
 void *sl_malloc(size_t n);
 void *sl_calloc(size_t n, size_t size);

@@ -251,19 +251,10 @@ int sl_yaml_load(struct sl_ydoc **out, const char *path, const char *data,
 	*out = NULL;
 	struct sl_buf content = SL_BUF_INIT;
 	if (!data) {
-		FILE *f = fopen(path, "rb");
-		if (!f)
-			return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s",
-					 strerror(errno));
-		char chunk[65536];
-		size_t r;
-		while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			sl_buf_add(&content, chunk, r);
-		int bad = ferror(f);
-		fclose(f);
-		if (bad) {
+		if (sl_buf_read_file(&content, path)) {
+			int e = errno;
 			sl_buf_free(&content);
-			return sl_err_at(err, SL_USAGE, path, 0, 0, "read error");
+			return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(e));
 		}
 		data = content.s;
 		len = content.len;

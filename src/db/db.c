@@ -32,6 +32,17 @@ void sl_stmt_list_push(struct sl_stmt_list *l, const struct sl_stmt *s)
 	l->v[l->n++] = *s;
 }
 
+void sl_quote_ident_std(struct sl_buf *out, const char *ident)
+{
+	sl_buf_addc(out, '"');
+	for (const char *p = ident; *p; p++) {
+		if (*p == '"')
+			sl_buf_addc(out, '"');
+		sl_buf_addc(out, *p);
+	}
+	sl_buf_addc(out, '"');
+}
+
 int sl_line_of(const char *s, size_t off)
 {
 	int line = 1;

@@ -166,6 +166,9 @@ void sl_mask_url(const char *url, struct sl_buf *out);
  */
 void sl_mask_text(const char *url, const char *text, struct sl_buf *out);
 
+/* Append ident in SQL-standard double quotes ("a""b"): both drivers'. */
+void sl_quote_ident_std(struct sl_buf *out, const char *ident);
+
 /* Line (1-based) of byte offset off in s. */
 int sl_line_of(const char *s, size_t off);
 

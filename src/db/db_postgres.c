@@ -204,13 +204,7 @@ static int pg_rollback(struct sl_db *db, struct sl_error *err)
 
 static void pg_quote_ident(struct sl_buf *out, const char *ident)
 {
-	sl_buf_addc(out, '"');
-	for (const char *p = ident; *p; p++) {
-		if (*p == '"')
-			sl_buf_addc(out, '"');
-		sl_buf_addc(out, *p);
-	}
-	sl_buf_addc(out, '"');
+	sl_quote_ident_std(out, ident);
 }
 
 static void pg_state_table(struct sl_buf *out, const char *name)

@@ -146,13 +146,7 @@ static int sqlite_rollback(struct sl_db *db, struct sl_error *err)
 
 static void sqlite_quote_ident(struct sl_buf *out, const char *ident)
 {
-	sl_buf_addc(out, '"');
-	for (const char *p = ident; *p; p++) {
-		if (*p == '"')
-			sl_buf_addc(out, '"');
-		sl_buf_addc(out, *p);
-	}
-	sl_buf_addc(out, '"');
+	sl_quote_ident_std(out, ident);
 }
 
 static void sqlite_state_table(struct sl_buf *out, const char *name)

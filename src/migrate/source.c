@@ -96,17 +96,8 @@ void sl_sha256_hex(const void *data, size_t len, char out[65])
 
 static int read_file(const char *path, struct sl_buf *out, struct sl_error *err)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	if (sl_buf_read_file(out, path))
 		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(errno));
-	char chunk[65536];
-	size_t r;
-	while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		sl_buf_add(out, chunk, r);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad)
-		return sl_err_at(err, SL_USAGE, path, 0, 0, "read error");
 	return 0;
 }
 
