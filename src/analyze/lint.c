@@ -795,8 +795,9 @@ static void check_stmt(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 		const PgQuery__RenameStmt *r = n->rename_stmt;
 		char *name = r->relation ? rel_name(r->relation) : sl_strdup("?");
 		int loc = r->relation ? r->relation->location : -1;
+		int fresh = is_fresh(l, name);   /* before the rename moves it */
 		if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) {
-			if (!is_fresh(l, name))
+			if (!fresh)
 				report(l, st, loc, "renaming-table", "renaming table %s to %s", name, r->newname);
 			struct table *t = table_find(l, name);
 			if (t) {
@@ -805,7 +806,7 @@ static void check_stmt(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 			}
 		} else if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN) {
 			struct table *t = table_find(l, name);
-			if (!is_fresh(l, name))
+			if (!fresh)
 				report(l, st, loc, "renaming-column", "renaming column %s.%s to %s", name,
 				       r->subname, r->newname);
 			struct col *c = col_find(t, r->subname);
@@ -815,7 +816,7 @@ static void check_stmt(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 			}
 		}
 		if ((r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE ||
-		     r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN) && !is_fresh(l, name))
+		     r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN) && !fresh)
 			need_lock_timeout(l, st, loc, "a rename");
 		free(name);
 		break;

@@ -94,7 +94,7 @@ static void test_labelled_cases_give_exactly_the_expected_rules(void **state)
 		p = next ? next + 1 : NULL;
 	}
 	print_message("%zu labelled cases, %zu mismatched\n", ncases, failed);
-	assert_true(ncases >= 60);
+	assert_true(ncases >= 140);
 	assert_int_equal(failed, 0);
 	free(setup_sql);
 	free(text);

@@ -130,3 +130,173 @@ CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM ord
 INSERT INTO users (id, email) VALUES (1, 'a@b.c');
 -- expect: none
 CREATE VIEW v AS SELECT id FROM users;
+-- expect: ban-drop-table
+SET lock_timeout = '1s'; DROP TABLE IF EXISTS users;
+-- expect: ban-drop-table
+SET lock_timeout = '1s'; DROP TABLE public.orders CASCADE;
+-- expect: ban-drop-table,ban-drop-table
+SET lock_timeout = '1s'; DROP TABLE users, orders;
+-- expect: none
+CREATE TABLE a (id bigint); CREATE TABLE b (id bigint); DROP TABLE a, b;
+-- expect: ban-drop-column
+SET lock_timeout = '1s'; ALTER TABLE IF EXISTS users DROP COLUMN IF EXISTS email;
+-- expect: ban-drop-column,ban-drop-column
+SET lock_timeout = '1s'; ALTER TABLE users DROP COLUMN email, DROP COLUMN score;
+-- expect: ban-drop-column
+SET lock_timeout = '1s'; ALTER TABLE public.users DROP COLUMN "email";
+-- expect: ban-drop-column,adding-required-field
+SET lock_timeout = '1s'; ALTER TABLE users DROP COLUMN email, ADD COLUMN email2 text NOT NULL;
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN a text, ADD COLUMN b bigint DEFAULT 0;
+-- expect: prefer-bigint-over-int
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN visits integer;
+-- expect: prefer-timestamptz
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN seen_at timestamp without time zone;
+-- expect: prefer-text-field
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN code character varying(12);
+-- expect: adding-required-field,prefer-bigint-over-int
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN n int NOT NULL;
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN id2 bigint GENERATED ALWAYS AS IDENTITY;
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN total2 numeric GENERATED ALWAYS AS (price * 2) STORED;
+-- expect: adding-field-with-default
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN r double precision DEFAULT random();
+-- expect: adding-field-with-default
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN t timestamptz DEFAULT clock_timestamp();
+-- expect: adding-field-with-default
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN u text DEFAULT gen_random_uuid()::text;
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ADD COLUMN c text DEFAULT 'x' || 'y';
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN email SET DEFAULT 'n/a';
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN email DROP DEFAULT;
+-- expect: renaming-column
+SET lock_timeout = '1s'; ALTER TABLE public.users RENAME email TO mail;
+-- expect: renaming-table
+SET lock_timeout = '1s'; ALTER TABLE IF EXISTS orders RENAME TO purchases;
+-- expect: none
+CREATE TABLE t (id bigint); ALTER TABLE t RENAME TO t2;
+-- expect: none
+CREATE TABLE t (id bigint, a text); ALTER TABLE t RENAME COLUMN a TO b;
+-- expect: none
+ALTER INDEX users_pkey RENAME TO users_pk;
+-- expect: changing-column-type
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN country TYPE char(2);
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN country TYPE varchar(3);
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN country TYPE text;
+-- expect: changing-column-type
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN id TYPE integer;
+-- expect: changing-column-type
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN ratio TYPE numeric;
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN score TYPE int8;
+-- expect: changing-column-type
+SET lock_timeout = '1s'; ALTER TABLE users ALTER COLUMN score TYPE text;
+-- expect: prefer-bigint-over-int
+CREATE TABLE t (id bigint, n integer); ALTER TABLE t ALTER COLUMN n TYPE bigint;
+-- expect: prefer-bigint-over-smallint
+CREATE TABLE t (id bigint, n smallint); ALTER TABLE t ALTER COLUMN n TYPE integer;
+-- expect: require-concurrent-index-creation
+CREATE UNIQUE INDEX users_email_u ON users (email);
+-- expect: require-concurrent-index-creation
+CREATE INDEX IF NOT EXISTS users_email ON public.users USING btree (lower(email));
+-- expect: none
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email_u ON users (email);
+-- expect: require-concurrent-index-creation
+CREATE INDEX orders_partial ON orders (user_id) WHERE total > 100;
+-- expect: none
+CREATE TABLE p (id bigint, at timestamptz) PARTITION BY RANGE (at); CREATE INDEX p_at ON p (at);
+-- expect: require-concurrent-index-deletion
+DROP INDEX IF EXISTS users_email;
+-- expect: none
+DROP INDEX CONCURRENTLY IF EXISTS public.users_email;
+-- expect: none
+REINDEX INDEX CONCURRENTLY users_pkey;
+-- expect: constraint-missing-not-valid
+SET lock_timeout = '1s'; ALTER TABLE orders ADD FOREIGN KEY (user_id) REFERENCES users;
+-- expect: constraint-missing-not-valid
+SET lock_timeout = '1s'; ALTER TABLE orders ADD CONSTRAINT total_pos CHECK (total > 0), ADD CONSTRAINT x CHECK (id > 0) NOT VALID;
+-- expect: none
+CREATE TABLE t (id bigint, u bigint); ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES users (id);
+-- expect: none
+CREATE TABLE t (id bigint); ALTER TABLE t ADD CONSTRAINT t_pk PRIMARY KEY (id);
+-- expect: disallowed-unique-constraint
+SET lock_timeout = '1s'; ALTER TABLE orders ADD PRIMARY KEY (id);
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE orders ADD CONSTRAINT orders_pk PRIMARY KEY USING INDEX orders_id_idx;
+-- expect: none
+SET lock_timeout = '1s'; ALTER TABLE orders DROP CONSTRAINT IF EXISTS total_pos;
+-- expect: ban-truncate
+SET lock_timeout = '1s'; TRUNCATE TABLE orders RESTART IDENTITY CASCADE;
+-- expect: ban-delete-without-where
+DELETE FROM public.users;
+-- expect: none
+DELETE FROM users USING orders WHERE orders.user_id = users.id;
+-- expect: none
+WITH old AS (SELECT id FROM orders WHERE total = 0) DELETE FROM orders WHERE id IN (SELECT id FROM old);
+-- expect: ban-drop-schema
+DROP SCHEMA IF EXISTS staging;
+-- expect: none
+CREATE SCHEMA IF NOT EXISTS features;
+-- expect: none
+CREATE TABLE features.user_stats (user_id bigint PRIMARY KEY, clicks bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());
+-- expect: none
+CREATE INDEX CONCURRENTLY orders_user ON orders (user_id);
+-- expect: none
+COMMENT ON COLUMN users.email IS 'primary contact';
+-- expect: none
+GRANT SELECT ON users TO analyst;
+-- expect: none
+CREATE MATERIALIZED VIEW mv AS SELECT country, count(*) FROM users GROUP BY country;
+-- expect: none
+REFRESH MATERIALIZED VIEW CONCURRENTLY mv;
+-- expect: none
+ANALYZE users;
+-- expect: ban-vacuum-full
+VACUUM (FULL, ANALYZE) orders;
+-- expect: none
+VACUUM (ANALYZE, VERBOSE) orders;
+-- expect: ban-cluster
+CLUSTER orders;
+-- expect: none
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- expect: none
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+-- expect: none
+ALTER TYPE mood ADD VALUE 'happy';
+-- expect: none
+CREATE SEQUENCE s START 1;
+-- expect: none
+INSERT INTO orders (id, user_id, total) SELECT g, 1, 0 FROM generate_series(1, 10) g;
+-- expect: none
+UPDATE orders SET total = 0 WHERE total IS NULL;
+-- expect: none
+CREATE OR REPLACE VIEW v2 AS SELECT id, email FROM users;
+-- expect: none
+DROP VIEW IF EXISTS v2;
+-- expect: none
+DROP FUNCTION IF EXISTS f();
+-- expect: none
+CREATE TRIGGER trg BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION f();
+-- expect: prefer-identity,prefer-timestamptz,prefer-text-field
+CREATE TABLE legacy (id serial PRIMARY KEY, created timestamp, name varchar(40));
+-- expect: ban-char-field
+CREATE TABLE t (id bigint, flag character(1));
+-- expect: syntax-error
+ALTER TABLE users ADD COLUMN;
+-- expect: syntax-error
+SELECT 'unterminated;
+-- expect: none
+-- sluice:ignore
+DROP TABLE users;
+-- expect: ban-drop-table
+-- sluice:ignore ban-drop-column
+SET lock_timeout = '1s'; DROP TABLE users;
+-- expect: none
+SET lock_timeout = '1s';
+-- sluice:ignore ban-drop-table
+DROP TABLE users;
