@@ -9,6 +9,7 @@
 #include "../db/db.h"
 #include "../migrate/migrate.h"
 #include "../analyze/lint.h"
+#include "../analyze/plan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -223,6 +224,52 @@ static int step_no_breaking(const struct sl_run_opts *o, const struct sl_stage *
 	return lint_step(o, stage, step, 1, detail, err);
 }
 
+/*
+ * `plan`: apply the pending migrations to a shadow and classify the
+ * changes; with forward_only (argument or lint mode) a breaking or
+ * destructive change fails the step.  The environment is only read.
+ */
+static int step_plan(const struct sl_run_opts *o, const struct sl_stage *stage,
+		     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	struct sl_lint_config lc;
+	struct sl_plan plan;
+	char *env = NULL;
+	int rc = -1;
+	memset(&lc, 0, sizeof(lc));
+	memset(&plan, 0, sizeof(plan));
+	const struct sl_ynode *root = o->cfg->doc ? o->cfg->doc->root : NULL;
+	if (sl_lint_config_load(&lc, o->cfg->doc, sl_ymap_get(root, "lint"), err))
+		goto out;
+	const char *fo = arg_str(step->args, "forward_only");
+	if (fo && (!strcmp(fo, "true") || !strcmp(fo, "yes") || !strcmp(fo, "on")))
+		lc.forward_only = 1;
+	if (open_env(o, stage, step, &db, &eng, &env, err) || sl_plan_compute(&eng, &plan, err))
+		goto out;
+	size_t nb = sl_plan_count(&plan, SL_CH_BREAKING), nd = sl_plan_count(&plan, SL_CH_DESTRUCTIVE);
+	if (lc.forward_only && (nb || nd)) {
+		for (size_t i = 0; i < plan.n; i++)
+			if (plan.v[i].cls != SL_CH_SAFE) {
+				sl_err(err, SL_FAILED, "%s %s %s (%s)%s", sl_change_class_name(plan.v[i].cls),
+				       plan.v[i].kind, plan.v[i].object, plan.v[i].detail,
+				       nb + nd > 1 ? "; and more: run 'sluice plan'" : "");
+				break;
+			}
+		goto out;
+	}
+	sl_buf_printf(detail, "%s: %zu pending, %zu change(s): %zu safe, %zu breaking, %zu destructive",
+		      env, plan.pending, plan.n, sl_plan_count(&plan, SL_CH_SAFE), nb, nd);
+	rc = 0;
+out:
+	sl_plan_free(&plan);
+	sl_lint_config_free(&lc);
+	sl_db_close(db);
+	free(env);
+	return rc;
+}
+
 static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
 		    const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
 {
@@ -270,6 +317,8 @@ const struct sl_step_def sl_step_registry[] = {
 	  check_lint, step_lint },
 	{ "no-breaking-changes", "lint pending migrations in forward-only mode ({env})",
 	  check_env, step_no_breaking },
+	{ "plan", "shadow-apply pending migrations and classify the changes ({env, forward_only})",
+	  check_lint, step_plan },
 	{ "run", "an external command; its exit code decides", check_run, step_run },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -110,4 +110,29 @@ test_postgres_plan_reports_a_failing_migration() {
   expect_eq "$(json 'd["current"], len(d["pending"])')" "6 1"
 }
 
+test_pipeline_plan_step_fails_forward_only_on_destructive_change() {
+  setup
+  sl -C recsys -q migrate
+  printf "ALTER TABLE user_features DROP COLUMN clicks_30d;\n" > recsys/migrations/V7__drop.sql
+  cat > recsys/ci.yaml <<'YAML'
+pipeline:
+  stages:
+    - name: plan-only
+      steps: [plan]
+    - name: gate
+      steps:
+        - plan: {forward_only: true}
+    - name: never
+      steps:
+        - run: "touch never.ran"
+YAML
+  sl -C recsys run ci.yaml
+  expect_rc 1
+  expect_out 'ok +plan +dev: 1 pending, 1 change\(s\): 0 safe, 0 breaking, 1 destructive'
+  expect_err "stage 'gate' failed at step 'plan forward_only=true': destructive drop column user_features.clicks_30d"
+  [ ! -e recsys/never.ran ] || t_fail "a stage after the failed one ran"
+  sl -C recsys --format json status
+  expect_eq "$(json '[e["version"] for e in d["pending"]]')" "['7']"
+}
+
 t_run
