@@ -24,6 +24,11 @@ const struct sl_lint_rule sl_lint_rules[] = {
 	  "fix the SQL at the position given; PostgreSQL would reject it too" },
 	{ "not-postgres-syntax", SL_RC_SYNTAX, I, "SQLite syntax the PostgreSQL parser rejects",
 	  "this file targets SQLite; `sluice plan` checks it on a shadow copy" },
+	{ "sqlite-error", SL_RC_SYNTAX, E, "SQLite rejects the script on an empty shadow",
+	  "fix the SQLite variant (or add one: V<ver>__<desc>.sqlite.sql) at the position given" },
+	{ "dialect-variants-diverge", SL_RC_INCOMPATIBLE, W,
+	  "the SQLite and PostgreSQL variants of a version create different tables or columns",
+	  "make both variants create the same objects, so development and production schemas agree" },
 	{ "ban-drop-table", SL_RC_DESTRUCTIVE, W, "dropping a table loses its data",
 	  "stop reading and writing it first; archive or rename it, and drop it in a later release" },
 	{ "ban-drop-schema", SL_RC_DESTRUCTIVE, W, "dropping a schema loses everything in it",
@@ -945,4 +950,92 @@ const char *const *sl_linter_files(const struct sl_linter *l, size_t *n)
 {
 	*n = l->files.n;
 	return (const char *const *)l->files.v;
+}
+
+void sl_linter_add(struct sl_linter *l, const char *rule_id, const char *file, int line,
+		   int column, const char *fmt, ...)
+{
+	const struct sl_lint_rule *r = sl_lint_rule_find(rule_id);
+	enum sl_severity sev = r->severity;
+	if (l->cfg.forward_only && (r->cls == SL_RC_DESTRUCTIVE || r->cls == SL_RC_INCOMPATIBLE))
+		sev = SL_SEV_ERROR;
+	for (size_t i = 0; i < l->cfg.noverrides; i++)
+		if (strcmp(l->cfg.overrides[i].rule, rule_id) == 0)
+			sev = l->cfg.overrides[i].severity;
+	if (sev == SL_SEV_OFF)
+		return;
+	struct sl_buf msg = SL_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	sl_buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (l->nf == l->capf) {
+		l->capf = l->capf ? l->capf * 2 : 16;
+		l->f = sl_realloc(l->f, l->capf * sizeof(*l->f));
+	}
+	struct sl_finding *f = &l->f[l->nf++];
+	f->rule = r;
+	f->severity = sev;
+	f->file = sl_strdup(file ? file : "");
+	f->line = line > 0 ? line : 1;
+	f->column = column > 0 ? column : 1;
+	f->message = sl_buf_detach(&msg);
+}
+
+static void push_lower(struct sl_strvec *out, const char *prefix, const char *name)
+{
+	struct sl_buf b = SL_BUF_INIT;
+	sl_buf_adds(&b, prefix);
+	for (const char *p = name; *p; p++)
+		sl_buf_addc(&b, (char)tolower((unsigned char)*p));
+	sl_strvec_push_owned(out, sl_buf_detach(&b));
+}
+
+void sl_lint_created(const char *sql, size_t len, struct sl_strvec *out)
+{
+	char *s = sl_strndup(sql, len);
+	PgQueryProtobufParseResult r = pg_query_parse_protobuf(s);
+	if (!r.error) {
+		PgQuery__ParseResult *tree = pg_query__parse_result__unpack(
+			NULL, r.parse_tree.len, (const uint8_t *)r.parse_tree.data);
+		for (size_t i = 0; tree && i < tree->n_stmts; i++) {
+			const PgQuery__Node *n = tree->stmts[i]->stmt;
+			if (!n)
+				continue;
+			if (n->node_case == PG_QUERY__NODE__NODE_CREATE_STMT && n->create_stmt->relation) {
+				char *t = rel_name(n->create_stmt->relation);
+				push_lower(out, "table:", t);
+				for (size_t k = 0; k < n->create_stmt->n_table_elts; k++) {
+					const PgQuery__Node *e = n->create_stmt->table_elts[k];
+					if (e->node_case != PG_QUERY__NODE__NODE_COLUMN_DEF)
+						continue;
+					struct sl_buf c = SL_BUF_INIT;
+					sl_buf_printf(&c, "%s.%s", t, e->column_def->colname);
+					push_lower(out, "column:", c.s);
+					sl_buf_free(&c);
+				}
+				free(t);
+			} else if (n->node_case == PG_QUERY__NODE__NODE_ALTER_TABLE_STMT &&
+				   n->alter_table_stmt->relation) {
+				char *t = rel_name(n->alter_table_stmt->relation);
+				for (size_t k = 0; k < n->alter_table_stmt->n_cmds; k++) {
+					const PgQuery__Node *c = n->alter_table_stmt->cmds[k];
+					if (c->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD ||
+					    c->alter_table_cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn ||
+					    !c->alter_table_cmd->def ||
+					    c->alter_table_cmd->def->node_case != PG_QUERY__NODE__NODE_COLUMN_DEF)
+						continue;
+					struct sl_buf b = SL_BUF_INIT;
+					sl_buf_printf(&b, "%s.%s", t, c->alter_table_cmd->def->column_def->colname);
+					push_lower(out, "column:", b.s);
+					sl_buf_free(&b);
+				}
+				free(t);
+			}
+		}
+		if (tree)
+			pg_query__parse_result__free_unpacked(tree, NULL);
+	}
+	pg_query_free_protobuf_parse_result(r);
+	free(s);
 }

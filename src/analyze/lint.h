@@ -21,6 +21,7 @@
 struct sl_error;
 struct sl_ydoc;
 struct sl_ynode;
+struct sl_strvec;
 
 enum sl_severity { SL_SEV_OFF = -1, SL_SEV_INFO = 0, SL_SEV_WARNING, SL_SEV_ERROR };
 
@@ -96,6 +97,25 @@ int sl_lint_pending(struct sl_linter *l, struct sl_engine *eng, size_t *files,
 int sl_lint_dir(struct sl_linter *l, const char *dir, const char *dialect, size_t *files,
 		struct sl_error *err);
 int sl_lint_file(struct sl_linter *l, const char *path, size_t *files, struct sl_error *err);
+
+/* Add a finding found outside a parse (variant checks); subject to the
+ * configuration like any other. */
+void sl_linter_add(struct sl_linter *l, const char *rule_id, const char *file, int line,
+		   int column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/*
+ * The tables ("table:NAME") and columns ("column:TABLE.COL") a PostgreSQL
+ * script creates, from its parse, lower-cased, into out.
+ */
+void sl_lint_created(const char *sql, size_t len, struct sl_strvec *out);
+/*
+ * Dialect variants (issue 16): apply the SQLite history of dir to an empty
+ * in-memory SQLite database, reporting what SQLite rejects ("sqlite-error"),
+ * and warn where a version's PostgreSQL and SQLite variants create
+ * different tables or columns ("dialect-variants-diverge").  *checked
+ * counts the variant versions compared.
+ */
+int sl_lint_variants(struct sl_linter *l, const char *dir, size_t *checked,
+		     struct sl_error *err);
 
 const struct sl_finding *sl_linter_findings(const struct sl_linter *l, size_t *n);
 /* The files checked, in order (for per-file reports such as JUnit). */

@@ -52,6 +52,9 @@ int sl_lint_pending(struct sl_linter *l, struct sl_engine *eng, size_t *files,
 		}
 	}
 	sl_status_free(&st);
+	size_t variants;
+	if (!rc)
+		rc = sl_lint_variants(l, eng->migrations_dir, &variants, err);
 	return rc;
 }
 
@@ -69,6 +72,9 @@ int sl_lint_dir(struct sl_linter *l, const char *dir, const char *dialect, size_
 		(*files)++;
 	}
 	sl_migrations_free(&set);
+	size_t variants;
+	if (!rc)
+		rc = sl_lint_variants(l, dir, &variants, err);
 	return rc;
 }
 

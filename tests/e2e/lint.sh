@@ -142,4 +142,25 @@ test_ci_formats_sarif_junit_github() {
   expect_err 'is for lint'
 }
 
+test_dialect_variants_checked_on_a_sqlite_shadow() {
+  project
+  printf "ALTER TABLE users ADD COLUMN stock bigint;\nALTER TABLE users ADD COLUMN tags text;\n" > migrations/V2__stock.postgres.sql
+  printf "ALTER TABLE users ADD COLUMN stock INTEGER;\nCREATE TABLE user_tags (user_id INTEGER, tag TEXT);\n" > migrations/V2__stock.sqlite.sql
+  printf "ALTER TABLE users ADD COLUMN x bigint;\n" > migrations/V3__x.postgres.sql
+  printf "ALTER TABLE users ADD COLUMN x INTEGER;\n\nALTER TABLE nope ADD COLUMN y INTEGER;\n" > migrations/V3__x.sqlite.sql
+  sl lint --all --format json
+  expect_rc 1
+  expect_eq "$(json '[(f["rule"], f["file"].split("/")[-1], f["line"]) for f in d["findings"] if f["rule"] in ("sqlite-error", "dialect-variants-diverge")]')" \
+    "[('dialect-variants-diverge', 'V2__stock.postgres.sql', 1), ('sqlite-error', 'V3__x.sqlite.sql', 3)]"
+  expect_eq "$(json '[f["message"] for f in d["findings"] if f["rule"] == "dialect-variants-diverge"][0]')" \
+    "version 2: only the SQLite variant creates column user_tags.tag, column user_tags.user_id, table user_tags; only the PostgreSQL variant creates column users.tags"
+  expect_eq "$(json '[f["message"] for f in d["findings"] if f["rule"] == "sqlite-error"][0]')" "no such table: nope"
+  # variants that agree pass
+  printf "ALTER TABLE users ADD COLUMN stock INTEGER;\nALTER TABLE users ADD COLUMN tags TEXT;\n" > migrations/V2__stock.sqlite.sql
+  printf "ALTER TABLE users ADD COLUMN x INTEGER;\n" > migrations/V3__x.sqlite.sql
+  sl lint --all --format json
+  expect_rc 0
+  expect_eq "$(json '[f["rule"] for f in d["findings"] if f["rule"] in ("sqlite-error", "dialect-variants-diverge")]')" "[]"
+}
+
 t_run
