@@ -4,8 +4,10 @@
 # are present.  Usage: scripts/deps.sh [build|test|all]
 set -eu
 what=${1:-all}
-build="gcc make pkg-config libsqlite3-dev libpq-dev libpg-query-dev libyaml-dev libssl-dev libjansson-dev"
-test="libcmocka-dev postgresql sqlite3 clang libclang-rt-14-dev procps"
+# libprotobuf-c-dev: the header that libpg_query's protobuf parse trees need
+# (lint walks them); libpg-query-dev does not depend on it.
+build="gcc make pkg-config libsqlite3-dev libpq-dev libpg-query-dev libprotobuf-c-dev libyaml-dev libssl-dev libjansson-dev"
+test="libcmocka-dev postgresql sqlite3 clang libclang-rt-14-dev procps python3 util-linux"
 case "$what" in
   build) pkgs="$build sqlite3" ;;
   test|all) pkgs="$build $test" ;;
@@ -17,6 +19,11 @@ for p in $pkgs; do
     missing="$missing $p"
   fi
 done
+# npm (the real-history test fetches it from the npm registry): any npm on
+# PATH will do; only when there is none, Debian's.
+if [ "$what" != build ] && ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing" >&2
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
