@@ -62,6 +62,9 @@ test_postgres_plan_leaves_the_database_unchanged() {
   sl -C recsys --url "$URL" -q migrate --to 5
   expect_rc 0
   evolve
+  # PostgreSQL-only SQL: a variant (a dialect-free file would also have to
+  # run on SQLite, and lint would say it does not)
+  mv recsys/migrations/V7__evolve.sql recsys/migrations/V7__evolve.postgres.sql
   psql -q -d plan_a_$$ -c ANALYZE
   pg_dump -d plan_a_$$ | grep -v restrict > before.sql
   sl -C recsys --url "$URL" plan --format json
@@ -72,7 +75,7 @@ test_postgres_plan_leaves_the_database_unchanged() {
   expect_eq "$(json 'sorted((c["kind"], c["object"], c["class"]) for c in d["changes"])')" \
     "[('add column', 'items.attributes', 'safe'), ('add column', 'items.stock', 'safe'), ('add index', 'items_attributes', 'safe'), ('add index', 'users_country', 'safe'), ('add view', 'active_users', 'safe'), ('drop column', 'user_features.clicks_30d', 'destructive')]"
   expect_eq "$(json '[c["locks"] for c in d["changes"] if c["kind"] == "drop column"]')" "['ACCESS EXCLUSIVE']"
-  expect_eq "$(json '[f["rule"] for f in d["findings"] if f["file"].endswith("V7__evolve.sql")]')" "['ban-drop-column']"
+  expect_eq "$(json '[f["rule"] for f in d["findings"] if "V7__evolve" in f["file"]]')" "['ban-drop-column']"
   # the same migrations then apply for real
   sl -C recsys --url "$URL" -q migrate
   expect_rc 0
