@@ -98,7 +98,8 @@ fuzz: deps fuzz-build
 	@for f in $(FUZZ_BIN); do \
 	  n=$$(basename $$f); mkdir -p $(B)/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | grep -E '^(#[0-9]+.*DONE|==.*ERROR|Done)' || exit 1; \
+	  seeds=tests/fuzz/corpus/$$n; [ $$n = fuzz_split ] && seeds="$$seeds tests/lint examples/recsys/migrations"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(B)/fuzz/corpus-$$n $$seeds 2>&1 | grep -E '^(#[0-9]+.*DONE|==.*ERROR|Done)' || exit 1; \
 	done
 
 bench: all

@@ -67,7 +67,11 @@ if [ -z "${SLUICE_NO_FUZZ:-}" ]; then
     [ -x "$f" ] || continue
     n=$(basename "$f")
     mkdir -p "build/fuzz/corpus-$n"
-    if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -max_len=65536 "build/fuzz/corpus-$n" "tests/fuzz/corpus/$n" >"$LOG.fuzz" 2>&1; then
+    seeds="tests/fuzz/corpus/$n"
+    # the splitter and linter also start from the project's real SQL
+    [ "$n" = fuzz_split ] && seeds="$seeds tests/lint examples/recsys/migrations"
+    # shellcheck disable=SC2086
+    if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -max_len=65536 "build/fuzz/corpus-$n" $seeds >"$LOG.fuzz" 2>&1; then
       echo "PASS fuzz: $n ($(grep -Eo 'Done [0-9]+ runs' "$LOG.fuzz" | head -1))" >>"$LOG"
     else
       echo "FAIL fuzz: $n: $(grep -E 'ERROR|SUMMARY' "$LOG.fuzz" | head -3 | tr '\n' ' ')" >>"$LOG"

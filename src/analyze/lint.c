@@ -367,6 +367,35 @@ static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
 		   const char *rule_id, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* A rule's severity under the configuration (mode, then per-rule). */
+static enum sl_severity severity_of(const struct sl_linter *l, const struct sl_lint_rule *r)
+{
+	enum sl_severity sev = r->severity;
+	if (l->cfg.forward_only && (r->cls == SL_RC_DESTRUCTIVE || r->cls == SL_RC_INCOMPATIBLE))
+		sev = SL_SEV_ERROR;
+	for (size_t i = 0; i < l->cfg.noverrides; i++)
+		if (strcmp(l->cfg.overrides[i].rule, r->id) == 0)
+			sev = l->cfg.overrides[i].severity;
+	return sev;
+}
+
+/* Append a finding; msg is taken over. */
+static void push_finding(struct sl_linter *l, const struct sl_lint_rule *r, enum sl_severity sev,
+			 const char *file, int line, int column, char *msg)
+{
+	if (l->nf == l->capf) {
+		l->capf = l->capf ? l->capf * 2 : 16;
+		l->f = sl_realloc(l->f, l->capf * sizeof(*l->f));
+	}
+	struct sl_finding *f = &l->f[l->nf++];
+	f->rule = r;
+	f->severity = sev;
+	f->file = sl_strdup(file ? file : "");
+	f->line = line > 0 ? line : 1;
+	f->column = column > 0 ? column : 1;
+	f->message = msg;
+}
+
 static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
 		   const char *rule_id, const char *fmt, ...)
 {
@@ -375,12 +404,7 @@ static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
 	const struct sl_lint_rule *r = sl_lint_rule_find(rule_id);
 	if (l->sqlite && r->cls == SL_RC_LOCKING)
 		return; /* PostgreSQL lock advice; SQLite locks the whole file anyway */
-	enum sl_severity sev = r->severity;
-	if (l->cfg.forward_only && (r->cls == SL_RC_DESTRUCTIVE || r->cls == SL_RC_INCOMPATIBLE))
-		sev = SL_SEV_ERROR;
-	for (size_t i = 0; i < l->cfg.noverrides; i++)
-		if (strcmp(l->cfg.overrides[i].rule, rule_id) == 0)
-			sev = l->cfg.overrides[i].severity;
+	enum sl_severity sev = severity_of(l, r);
 	if (sev == SL_SEV_OFF)
 		return;
 	size_t off = location >= 0 && (size_t)location < l->len ? (size_t)location : st->off;
@@ -395,17 +419,7 @@ static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
 	va_start(ap, fmt);
 	sl_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (l->nf == l->capf) {
-		l->capf = l->capf ? l->capf * 2 : 16;
-		l->f = sl_realloc(l->f, l->capf * sizeof(*l->f));
-	}
-	struct sl_finding *f = &l->f[l->nf++];
-	f->rule = r;
-	f->severity = sev;
-	f->file = sl_strdup(l->file ? l->file : "");
-	f->line = line;
-	f->column = col;
-	f->message = sl_buf_detach(&msg);
+	push_finding(l, r, sev, l->file, line, col, sl_buf_detach(&msg));
 }
 
 /* ---- catalog of the run ------------------------------------------------- */
@@ -956,12 +970,7 @@ void sl_linter_add(struct sl_linter *l, const char *rule_id, const char *file, i
 		   int column, const char *fmt, ...)
 {
 	const struct sl_lint_rule *r = sl_lint_rule_find(rule_id);
-	enum sl_severity sev = r->severity;
-	if (l->cfg.forward_only && (r->cls == SL_RC_DESTRUCTIVE || r->cls == SL_RC_INCOMPATIBLE))
-		sev = SL_SEV_ERROR;
-	for (size_t i = 0; i < l->cfg.noverrides; i++)
-		if (strcmp(l->cfg.overrides[i].rule, rule_id) == 0)
-			sev = l->cfg.overrides[i].severity;
+	enum sl_severity sev = severity_of(l, r);
 	if (sev == SL_SEV_OFF)
 		return;
 	struct sl_buf msg = SL_BUF_INIT;
@@ -969,17 +978,7 @@ void sl_linter_add(struct sl_linter *l, const char *rule_id, const char *file, i
 	va_start(ap, fmt);
 	sl_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (l->nf == l->capf) {
-		l->capf = l->capf ? l->capf * 2 : 16;
-		l->f = sl_realloc(l->f, l->capf * sizeof(*l->f));
-	}
-	struct sl_finding *f = &l->f[l->nf++];
-	f->rule = r;
-	f->severity = sev;
-	f->file = sl_strdup(file ? file : "");
-	f->line = line > 0 ? line : 1;
-	f->column = column > 0 ? column : 1;
-	f->message = sl_buf_detach(&msg);
+	push_finding(l, r, sev, file, line, column, sl_buf_detach(&msg));
 }
 
 static void push_lower(struct sl_strvec *out, const char *prefix, const char *name)
