@@ -203,6 +203,16 @@ struct table {
 	size_t ncols;
 };
 
+static void table_clear(struct table *t)
+{
+	for (size_t k = 0; k < t->ncols; k++) {
+		free(t->cols[k].name);
+		free(t->cols[k].type);
+	}
+	free(t->cols);
+	free(t->name);
+}
+
 struct ignore {
 	int line;
 	char *rules;   /* "ban-drop-column,renaming-column" or "all" */
@@ -261,14 +271,8 @@ void sl_linter_free(struct sl_linter *l)
 		free(l->f[i].message);
 	}
 	free(l->f);
-	for (size_t i = 0; i < l->nt; i++) {
-		for (size_t k = 0; k < l->t[i].ncols; k++) {
-			free(l->t[i].cols[k].name);
-			free(l->t[i].cols[k].type);
-		}
-		free(l->t[i].cols);
-		free(l->t[i].name);
-	}
+	for (size_t i = 0; i < l->nt; i++)
+		table_clear(&l->t[i]);
 	free(l->t);
 	sl_strvec_free(&l->indexes);
 	sl_strvec_free(&l->files);
@@ -466,12 +470,7 @@ static void table_forget(struct sl_linter *l, const char *name)
 	struct table *t = table_find(l, name);
 	if (!t)
 		return;
-	for (size_t k = 0; k < t->ncols; k++) {
-		free(t->cols[k].name);
-		free(t->cols[k].type);
-	}
-	free(t->cols);
-	free(t->name);
+	table_clear(t);
 	*t = l->t[--l->nt];
 }
 

@@ -99,27 +99,33 @@ void sl_db_close(struct sl_db *db)
  * libpq keyword/value form).  Written by hand: no Debian library parses
  * every libpq connection-string form, and the masking must never fail.
  */
+/*
+ * Find the password of "scheme://user:PASSWORD@host": *from..*to (the ':'
+ * and the '@' around it).  As libpq reads it, only '/' ends the userinfo,
+ * so "user:pa?ss@host" has the password "pa?ss".  0 when there is none.
+ */
+static int userinfo_password(const char *url, const char **colon, const char **at)
+{
+	const char *scheme_end = strstr(url, "://");
+	if (!scheme_end)
+		return 0;
+	const char *auth = scheme_end + 3;
+	const char *end = auth + strcspn(auth, "/");
+	*at = NULL;
+	for (const char *q = auth; q < end; q++)
+		if (*q == '@')
+			*at = q;
+	*colon = *at ? memchr(auth, ':', (size_t)(*at - auth)) : NULL;
+	return *colon != NULL;
+}
+
 void sl_mask_url(const char *url, struct sl_buf *out)
 {
-	const char *p = url;
-	const char *scheme_end = strstr(url, "://");
-	if (scheme_end) {
-		const char *auth = scheme_end + 3;
-		/* as libpq reads it: only '/' ends the user:password@ part, so
-		 * "user:pa?ss@host" has the password "pa?ss" */
-		const char *end = auth + strcspn(auth, "/");
-		const char *at = NULL;
-		for (const char *q = auth; q < end; q++)
-			if (*q == '@')
-				at = q;
-		if (at) {
-			const char *colon = memchr(auth, ':', (size_t)(at - auth));
-			if (colon) {
-				sl_buf_add(out, url, (size_t)(colon + 1 - url));
-				sl_buf_adds(out, "***");
-				p = at;
-			}
-		}
+	const char *p = url, *colon, *at;
+	if (userinfo_password(url, &colon, &at)) {
+		sl_buf_add(out, url, (size_t)(colon + 1 - url));
+		sl_buf_adds(out, "***");
+		p = at;
 	}
 	while (*p) {
 		if (strncasecmp(p, "password=", 9) == 0 &&
@@ -148,18 +154,9 @@ void sl_mask_url(const char *url, struct sl_buf *out)
 /* Append to v each password written in url (as sl_mask_url finds them). */
 static void url_passwords(const char *url, struct sl_strvec *v)
 {
-	const char *scheme_end = strstr(url, "://");
-	if (scheme_end) {
-		const char *auth = scheme_end + 3;
-		const char *end = auth + strcspn(auth, "/");
-		const char *at = NULL;
-		for (const char *q = auth; q < end; q++)
-			if (*q == '@')
-				at = q;
-		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-		if (colon && at > colon + 1)
-			sl_strvec_push_owned(v, sl_strndup(colon + 1, (size_t)(at - colon - 1)));
-	}
+	const char *colon, *at;
+	if (userinfo_password(url, &colon, &at) && at > colon + 1)
+		sl_strvec_push_owned(v, sl_strndup(colon + 1, (size_t)(at - colon - 1)));
 	for (const char *p = url; *p; p++) {
 		if (strncasecmp(p, "password=", 9) != 0 || (p != url && !strchr("?&; \t", p[-1])))
 			continue;
