@@ -8,6 +8,9 @@
 #include "../db/db.h"
 
 #include <ctype.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 #include <stdio.h>
@@ -228,10 +231,17 @@ struct sl_linter {
 	size_t nt;
 	struct sl_strvec indexes;    /* indexes created by this run */
 	struct sl_strvec files;      /* scripts checked */
+	struct sl_strvec names;      /* file names of findings */
+	size_t counts[3];            /* findings by severity */
+	void (*sink)(const struct sl_finding *, void *);
+	void *sink_ctx;
 	/* the script being checked */
 	const char *file, *sql;
 	size_t len;
 	int first_line;
+	size_t loc_base;             /* parse-tree locations are from here */
+	size_t pos_off;              /* pos_of's cache */
+	int pos_line, pos_col;
 	int lock_timeout_set, in_tx, timeout_reported;
 	struct ignore *ign;
 	size_t nign;
@@ -266,10 +276,9 @@ void sl_linter_free(struct sl_linter *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->nf; i++) {
-		free(l->f[i].file);
+	for (size_t i = 0; i < l->nf; i++)
 		free(l->f[i].message);
-	}
+	sl_strvec_free(&l->names);
 	free(l->f);
 	for (size_t i = 0; i < l->nt; i++)
 		table_clear(&l->t[i]);
@@ -289,10 +298,7 @@ const struct sl_finding *sl_linter_findings(const struct sl_linter *l, size_t *n
 
 size_t sl_linter_count(const struct sl_linter *l, enum sl_severity s)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < l->nf; i++)
-		n += l->f[i].severity == s;
-	return n;
+	return s >= SL_SEV_INFO && s <= SL_SEV_ERROR ? l->counts[s] : 0;
 }
 
 static int suppressed(const struct sl_linter *l, const char *rule, int from, int to)
@@ -348,10 +354,19 @@ static void scan_ignores(struct sl_linter *l)
 	}
 }
 
-static void pos_of(const struct sl_linter *l, size_t off, int *line, int *col)
+/* Line and column of an offset; cached, as findings come in order. */
+static void pos_of(struct sl_linter *l, size_t off, int *line, int *col)
 {
+	if (off > l->len)
+		off = l->len;
+	size_t i = 0;
 	int ln = l->first_line, c = 1;
-	for (size_t i = 0; i < off && i < l->len; i++) {
+	if (off >= l->pos_off) {
+		i = l->pos_off;
+		ln = l->pos_line;
+		c = l->pos_col;
+	}
+	for (; i < off; i++) {
 		if (l->sql[i] == '\n') {
 			ln++;
 			c = 1;
@@ -359,8 +374,9 @@ static void pos_of(const struct sl_linter *l, size_t off, int *line, int *col)
 			c++;
 		}
 	}
-	*line = ln;
-	*col = c;
+	l->pos_off = off;
+	l->pos_line = *line = ln;
+	l->pos_col = *col = c;
 }
 
 struct stmt_ctx {
@@ -383,6 +399,16 @@ static enum sl_severity severity_of(const struct sl_linter *l, const struct sl_l
 	return sev;
 }
 
+/* The linter's copy of a file name: findings share one per file. */
+static const char *intern(struct sl_linter *l, const char *name)
+{
+	for (size_t i = l->names.n; i-- > 0;)
+		if (strcmp(l->names.v[i], name) == 0)
+			return l->names.v[i];
+	sl_strvec_push(&l->names, name);
+	return l->names.v[l->names.n - 1];
+}
+
 /* Append a finding; msg is taken over. */
 static void push_finding(struct sl_linter *l, const struct sl_lint_rule *r, enum sl_severity sev,
 			 const char *file, int line, int column, char *msg)
@@ -394,10 +420,24 @@ static void push_finding(struct sl_linter *l, const struct sl_lint_rule *r, enum
 	struct sl_finding *f = &l->f[l->nf++];
 	f->rule = r;
 	f->severity = sev;
-	f->file = sl_strdup(file ? file : "");
+	f->file = intern(l, file ? file : "");
 	f->line = line > 0 ? line : 1;
 	f->column = column > 0 ? column : 1;
 	f->message = msg;
+	if (sev >= SL_SEV_INFO && sev <= SL_SEV_ERROR)
+		l->counts[sev]++;
+	if (l->sink) {
+		l->sink(f, l->sink_ctx);
+		free(f->message);
+		l->nf--;
+	}
+}
+
+void sl_linter_set_sink(struct sl_linter *l, void (*fn)(const struct sl_finding *, void *),
+			void *ctx)
+{
+	l->sink = fn;
+	l->sink_ctx = ctx;
 }
 
 static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
@@ -411,10 +451,12 @@ static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
 	enum sl_severity sev = severity_of(l, r);
 	if (sev == SL_SEV_OFF)
 		return;
-	size_t off = location >= 0 && (size_t)location < l->len ? (size_t)location : st->off;
+	size_t off = st->off;
+	if (location >= 0 && l->loc_base + (size_t)location < l->len)
+		off = l->loc_base + (size_t)location;
 	int line, col, sline, scol, eline, ecol;
-	pos_of(l, off, &line, &col);
 	pos_of(l, st->off, &sline, &scol);
+	pos_of(l, off, &line, &col);
 	pos_of(l, st->off + st->len, &eline, &ecol);
 	if (suppressed(l, rule_id, sline, eline))
 		return;
@@ -889,23 +931,136 @@ static void check_stmt(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 	}
 }
 
-static void run(struct sl_linter *l, const char *file, const char *sql, size_t len,
-		int first_line, int learning)
+/* Past the blanks and comments (nested, as PostgreSQL's) from off. */
+static size_t skip_blanks(const char *s, size_t off, size_t len)
 {
-	l->file = file;
+	while (off < len) {
+		if (isspace((unsigned char)s[off])) {
+			off++;
+		} else if (off + 1 < len && s[off] == '-' && s[off + 1] == '-') {
+			while (off < len && s[off] != '\n')
+				off++;
+		} else if (off + 1 < len && s[off] == '/' && s[off + 1] == '*') {
+			int depth = 0;
+			do {
+				if (off + 1 < len && s[off] == '/' && s[off + 1] == '*') {
+					depth++;
+					off += 2;
+				} else if (off + 1 < len && s[off] == '*' && s[off + 1] == '/') {
+					depth--;
+					off += 2;
+				} else {
+					off++;
+				}
+			} while (off < len && depth > 0);
+		} else {
+			break;
+		}
+	}
+	return off;
+}
+
+/*
+ * Statements no rule looks at (INSERT, UPDATE, SELECT, COPY, GRANT, ...)
+ * are only checked for syntax: serialising their parse trees to protobuf
+ * and back is most of the cost of a data-heavy script.  What a rule reads
+ * starts with one of these keywords.
+ */
+static size_t next_word(const char *s, size_t off, size_t len, char *word, size_t cap)
+{
+	size_t n = 0;
+	off = skip_blanks(s, off, len);
+	while (off < len && (isalpha((unsigned char)s[off]) || s[off] == '_')) {
+		if (n < cap - 1)
+			word[n++] = (char)tolower((unsigned char)s[off]);
+		off++;
+	}
+	word[n] = '\0';
+	return off;
+}
+
+static int inspected(const char *s, size_t off, size_t len)
+{
+	static const char *const kw[] = { "alter", "analyse", "analyze", "abort", "begin",
+					  "cluster", "commit", "delete", "drop", "end",
+					  "reset", "rollback", "set", "start", "truncate",
+					  "vacuum", "with" };
+	char w[16];
+	off = next_word(s, off, len, w, sizeof(w));
+	if (strcmp(w, "create") == 0) {
+		/* CREATE [OR REPLACE] [UNIQUE] [TEMP|UNLOGGED|...] TABLE|INDEX|SCHEMA */
+		for (int k = 0; k < 5; k++) {
+			off = next_word(s, off, len, w, sizeof(w));
+			if (!strcmp(w, "table") || !strcmp(w, "index") || !strcmp(w, "schema"))
+				return 1;
+			if (strcmp(w, "or") && strcmp(w, "replace") && strcmp(w, "unique") &&
+			    strcmp(w, "global") && strcmp(w, "local") && strcmp(w, "temp") &&
+			    strcmp(w, "temporary") && strcmp(w, "unlogged"))
+				return 0;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(kw) / sizeof(*kw); i++)
+		if (strcmp(w, kw[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Run the rules over sql[base..base+len), statements that parse. */
+static void check_run(struct sl_linter *l, size_t base, size_t len)
+{
+	char *s = sl_strndup(l->sql + base, len);
+	PgQueryProtobufParseResult r = pg_query_parse_protobuf(s);
+	PgQuery__ParseResult *tree = NULL;
+	if (!r.error)
+		tree = pg_query__parse_result__unpack(NULL, r.parse_tree.len,
+						      (const uint8_t *)r.parse_tree.data);
+	l->loc_base = base;
+	for (size_t i = 0; tree && i < tree->n_stmts; i++) {
+		const PgQuery__RawStmt *rs = tree->stmts[i];
+		if (!rs->stmt)
+			continue;
+		struct stmt_ctx st = { base + (size_t)rs->stmt_location, (size_t)rs->stmt_len };
+		/* the statement's position is its first token's */
+		size_t start = skip_blanks(l->sql, st.off, base + len);
+		st.len = st.len ? st.len - (start - st.off) : base + len - start;
+		st.off = start;
+		check_stmt(l, &st, rs->stmt);
+	}
+	l->loc_base = 0;
+	if (tree)
+		pg_query__parse_result__free_unpacked(tree, NULL);
+	pg_query_free_protobuf_parse_result(r);
+	free(s);
+}
+
+/*
+ * Check one part of a script: complete statements, sql[0..len).  When it
+ * does not parse and may_retry is set, returns -1 and reports nothing.
+ * libpg_query's parser splits and checks the syntax of all of it; runs of
+ * consecutive inspected statements are then parsed again into trees for
+ * the rules.
+ */
+static int check_part(struct sl_linter *l, const char *sql, size_t len, int first_line,
+		      int may_retry)
+{
 	l->sql = sql;
 	l->len = len;
 	l->first_line = first_line;
-	l->learning = learning;
-	l->lock_timeout_set = l->in_tx = l->timeout_reported = 0;
-	if (!learning) {
-		scan_ignores(l);
-		sl_strvec_push(&l->files, file ? file : "");
-	}
+	l->pos_off = 0;
+	l->pos_line = first_line;
+	l->pos_col = 1;
 	char *s = sl_strndup(sql, len);
-	PgQueryProtobufParseResult r = pg_query_parse_protobuf(s);
+	PgQuerySplitResult r = pg_query_split_with_parser(s);
+	if (r.error && may_retry) {
+		pg_query_free_split_result(r);
+		free(s);
+		return -1;
+	}
+	if (!l->learning)
+		scan_ignores(l);
 	if (r.error) {
-		if (!learning) {
+		if (!l->learning) {
 			size_t off = 0;
 			for (int c = 1; off < len && c < r.error->cursorpos; off++)
 				if (((unsigned char)s[off] & 0xC0) != 0x80)
@@ -920,38 +1075,156 @@ static void run(struct sl_linter *l, const char *file, const char *sql, size_t l
 				report(l, &st, (int)off, "syntax-error", "%s", r.error->message);
 		}
 	} else {
-		PgQuery__ParseResult *tree = pg_query__parse_result__unpack(
-			NULL, r.parse_tree.len, (const uint8_t *)r.parse_tree.data);
-		for (size_t i = 0; tree && i < tree->n_stmts; i++) {
-			const PgQuery__RawStmt *rs = tree->stmts[i];
-			if (!rs->stmt)
-				continue;
-			struct stmt_ctx st = { (size_t)rs->stmt_location, (size_t)rs->stmt_len };
-			/* skip leading blanks and comments for the position */
-			while (st.off < len && isspace((unsigned char)s[st.off]))
-				st.off++;
-			if (st.len == 0)
-				st.len = len - st.off;
-			check_stmt(l, &st, rs->stmt);
+		size_t run = 0, run_end = 0;
+		int in_run = 0;
+		for (int i = 0; i < r.n_stmts; i++) {
+			size_t off = (size_t)r.stmts[i]->stmt_location;
+			size_t end = off + (size_t)r.stmts[i]->stmt_len;
+			if (r.stmts[i]->stmt_len == 0 || end > len)
+				end = len;
+			if (inspected(s, off, end)) {
+				if (!in_run)
+					run = off;
+				in_run = 1;
+				run_end = end;
+			} else if (in_run) {
+				check_run(l, run, run_end - run);
+				in_run = 0;
+			}
 		}
-		if (tree)
-			pg_query__parse_result__free_unpacked(tree, NULL);
+		if (in_run)
+			check_run(l, run, run_end - run);
 	}
-	pg_query_free_protobuf_parse_result(r);
+	pg_query_free_split_result(r);
 	free(s);
-	l->file = l->sql = NULL;
 	free_ignores(l);
+	return 0;
+}
+
+/*
+ * Where the complete statements of a window end: the start of the last
+ * statement the scanner sees (it may be cut off by the window's end), or 0
+ * when there is no such point yet (one statement, or the window ends in an
+ * unterminated literal or comment).  s is NUL-terminated.
+ */
+static size_t complete_prefix(const char *s)
+{
+	PgQuerySplitResult r = pg_query_split_with_scanner(s);
+	size_t cut = 0;
+	if (!r.error && r.n_stmts > 1)
+		cut = (size_t)r.stmts[r.n_stmts - 1]->stmt_location;
+	pg_query_free_split_result(r);
+	return cut;
+}
+
+/*
+ * A script is read and parsed in windows of about LINT_WINDOW bytes that
+ * end at statement boundaries, so memory stays flat however large the
+ * file is: libpg_query's parse tree is many times the size of its input,
+ * and a 50 MB data-migration script is not unusual.  A script smaller than
+ * a window is parsed in one piece.  Where a window's statements do not
+ * parse although the whole file might (a BEGIN ATOMIC body cut at one of
+ * its semicolons), the window is doubled a few times before the error is
+ * reported.
+ */
+#define LINT_WINDOW (256u * 1024u)
+
+struct reader {
+	size_t (*read)(void *ctx, char *dst, size_t n);
+	void *ctx;
+};
+
+static void run(struct sl_linter *l, const char *file, struct reader *rd, int first_line,
+		int learning)
+{
+	l->file = file;
+	l->learning = learning;
+	l->lock_timeout_set = l->in_tx = l->timeout_reported = 0;
+	if (!learning)
+		sl_strvec_push(&l->files, file ? file : "");
+	struct sl_buf w = SL_BUF_INIT;
+	size_t want = LINT_WINDOW;
+	int eof = 0, line = first_line, retries = 0;
+	for (;;) {
+		while (!eof && w.len < want) {
+			sl_buf_grow(&w, want - w.len);
+			size_t n = rd->read(rd->ctx, w.s + w.len, want - w.len);
+			if (n == 0)
+				eof = 1;
+			w.len += n;
+			w.s[w.len] = '\0';
+		}
+		if (eof) {
+			if (w.len)
+				check_part(l, w.s, w.len, line, 0);
+			break;
+		}
+		size_t cut = complete_prefix(w.s);
+		if (cut && check_part(l, w.s, cut, line, retries < 3) != 0) {
+			retries++;
+			cut = 0;
+		}
+		if (!cut) {
+			want = w.len + LINT_WINDOW / 4;
+			continue;
+		}
+		for (size_t i = 0; i < cut; i++)
+			line += w.s[i] == '\n';
+		memmove(w.s, w.s + cut, w.len - cut + 1);
+		w.len -= cut;
+#ifdef __GLIBC__
+		/* the parse trees' memory goes back to the system between
+		 * windows; without this glibc's heap grows with the file */
+		malloc_trim(0);
+#endif
+		want = LINT_WINDOW;
+		retries = 0;
+	}
+	sl_buf_free(&w);
+	l->file = l->sql = NULL;
+	l->len = 0;
+}
+
+struct mem_src {
+	const char *s;
+	size_t len, off;
+};
+
+static size_t mem_read(void *ctx, char *dst, size_t n)
+{
+	struct mem_src *m = ctx;
+	if (n > m->len - m->off)
+		n = m->len - m->off;
+	memcpy(dst, m->s + m->off, n);
+	m->off += n;
+	return n;
+}
+
+static size_t file_read(void *ctx, char *dst, size_t n)
+{
+	return fread(dst, 1, n, (FILE *)ctx);
 }
 
 void sl_linter_check(struct sl_linter *l, const char *file, const char *sql, size_t len,
 		     int first_line)
 {
-	run(l, file, sql, len, first_line, 0);
+	struct mem_src m = { sql, len, 0 };
+	struct reader rd = { mem_read, &m };
+	run(l, file, &rd, first_line, 0);
+}
+
+int sl_linter_check_stream(struct sl_linter *l, const char *file, FILE *fp)
+{
+	struct reader rd = { file_read, fp };
+	run(l, file, &rd, 1, 0);
+	return ferror(fp) ? -1 : 0;
 }
 
 void sl_linter_learn(struct sl_linter *l, const char *sql, size_t len)
 {
-	run(l, NULL, sql, len, 1, 1);
+	struct mem_src m = { sql, len, 0 };
+	struct reader rd = { mem_read, &m };
+	run(l, NULL, &rd, 1, 1);
 }
 
 void sl_linter_set_sqlite(struct sl_linter *l, int on)

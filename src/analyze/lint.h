@@ -17,6 +17,7 @@
 #define SL_LINT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct sl_error;
 struct sl_ydoc;
@@ -49,7 +50,7 @@ const char *sl_rule_class_name(enum sl_rule_class c);
 struct sl_finding {
 	const struct sl_lint_rule *rule;
 	enum sl_severity severity;   /* after configuration and mode */
-	char *file;
+	const char *file;            /* owned by the linter */
 	int line, column;
 	char *message;
 };
@@ -76,6 +77,9 @@ void sl_linter_free(struct sl_linter *l);
  */
 void sl_linter_check(struct sl_linter *l, const char *file, const char *sql, size_t len,
 		     int first_line);
+/* The same for a script read from fp, a window at a time: memory does not
+ * grow with its size.  -1 on a read error (errno). */
+int sl_linter_check_stream(struct sl_linter *l, const char *file, FILE *fp);
 /* Remember what a script creates, without findings (applied migrations). */
 void sl_linter_learn(struct sl_linter *l, const char *sql, size_t len);
 
@@ -117,6 +121,13 @@ void sl_lint_created(const char *sql, size_t len, struct sl_strvec *out);
 int sl_lint_variants(struct sl_linter *l, const char *dir, size_t *checked,
 		     struct sl_error *err);
 
+/*
+ * Hand each finding to fn as it is found instead of keeping it, so a
+ * text report of a huge script holds no findings in memory.  Counts are
+ * kept either way.
+ */
+void sl_linter_set_sink(struct sl_linter *l, void (*fn)(const struct sl_finding *, void *),
+			void *ctx);
 const struct sl_finding *sl_linter_findings(const struct sl_linter *l, size_t *n);
 /* The files checked, in order (for per-file reports such as JUnit). */
 const char *const *sl_linter_files(const struct sl_linter *l, size_t *n);

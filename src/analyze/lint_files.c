@@ -85,15 +85,15 @@ int sl_lint_file(struct sl_linter *l, const char *path, size_t *files, struct sl
 		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(errno));
 	if (S_ISDIR(stt.st_mode))
 		return sl_lint_dir(l, path, "postgres", files, err);
-	struct sl_buf sql = SL_BUF_INIT;
-	if (sl_buf_read_file(&sql, path)) {
-		int e = errno;
-		sl_buf_free(&sql);
-		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(e));
-	}
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(errno));
 	sl_linter_set_sqlite(l, strstr(path, ".sqlite") != NULL);
-	sl_linter_check(l, path, sql.s, sql.len, 1);
+	int rc = sl_linter_check_stream(l, path, fp);
+	int e = errno;
+	fclose(fp);
+	if (rc)
+		return sl_err_at(err, SL_USAGE, path, 0, 0, "cannot read: %s", strerror(e));
 	(*files)++;
-	sl_buf_free(&sql);
 	return 0;
 }

@@ -31,6 +31,26 @@ static json_t *findings_json(const struct sl_linter *l)
 	return a;
 }
 
+/* Findings are printed as they are found (see sl_linter_set_sink). */
+static void print_text(const struct sl_finding *f, void *arg)
+{
+	const struct sl_ctx *ctx = arg;
+	if (ctx->quiet && f->severity != SL_SEV_ERROR)
+		return;
+	printf("%s:%d:%d: %s [%s] %s\n", f->file, f->line, f->column, sl_severity_name(f->severity),
+	       f->rule->id, f->message);
+	if (!ctx->quiet)
+		printf("  hint: %s\n", f->rule->hint);
+}
+
+static void print_github(const struct sl_finding *f, void *arg)
+{
+	struct sl_buf b = SL_BUF_INIT;
+	sl_report_github(&b, f, 1);
+	fputs(b.s, stdout);
+	sl_buf_free(&b);
+}
+
 int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 {
 	int forward_only = 0, all = 0;
@@ -62,6 +82,10 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 	if (forward_only)
 		lc.forward_only = 1;
 	l = sl_linter_new(&lc);
+	const char *fmt = ctx->format ? ctx->format : "text";
+	int streaming = !strcmp(fmt, "github") || (!ctx->json && !strcmp(fmt, "text"));
+	if (streaming)
+		sl_linter_set_sink(l, !strcmp(fmt, "github") ? print_github : print_text, ctx);
 	if (args.n) {
 		for (size_t i = 0; i < args.n; i++)
 			if (sl_lint_file(l, args.v[i], &files, &err))
@@ -81,8 +105,7 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 	}
 	size_t nerr = sl_linter_count(l, SL_SEV_ERROR), nwarn = sl_linter_count(l, SL_SEV_WARNING),
 	       ninfo = sl_linter_count(l, SL_SEV_INFO);
-	const char *fmt = ctx->format ? ctx->format : "text";
-	if (!strcmp(fmt, "sarif") || !strcmp(fmt, "junit") || !strcmp(fmt, "github")) {
+	if (!strcmp(fmt, "sarif") || !strcmp(fmt, "junit")) {
 		size_t n, nfiles;
 		const struct sl_finding *f = sl_linter_findings(l, &n);
 		if (!strcmp(fmt, "sarif")) {
@@ -90,10 +113,7 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 		} else {
 			struct sl_buf b = SL_BUF_INIT;
 			const char *const *names = sl_linter_files(l, &nfiles);
-			if (!strcmp(fmt, "junit"))
-				sl_report_junit(&b, "sluice lint", names, nfiles, f, n);
-			else
-				sl_report_github(&b, f, n);
+			sl_report_junit(&b, "sluice lint", names, nfiles, f, n);
 			fputs(b.s, stdout);
 			sl_buf_free(&b);
 		}
@@ -110,17 +130,7 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 		json_object_set_new(counts, "info", json_integer((json_int_t)ninfo));
 		json_object_set_new(doc, "counts", counts);
 		sl_cli_json(doc);
-	} else {
-		size_t n;
-		const struct sl_finding *f = sl_linter_findings(l, &n);
-		for (size_t i = 0; i < n; i++) {
-			if (ctx->quiet && f[i].severity != SL_SEV_ERROR)
-				continue;
-			printf("%s:%d:%d: %s [%s] %s\n", f[i].file, f[i].line, f[i].column,
-			       sl_severity_name(f[i].severity), f[i].rule->id, f[i].message);
-			if (!ctx->quiet)
-				printf("  hint: %s\n", f[i].rule->hint);
-		}
+	} else if (!strcmp(fmt, "text")) {
 		if (!ctx->quiet)
 			printf("lint: %zu file(s), %zu error(s), %zu warning(s), %zu info%s\n", files, nerr,
 			       nwarn, ninfo, lc.forward_only ? " (forward-only)" : "");

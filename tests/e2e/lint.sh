@@ -163,4 +163,61 @@ test_dialect_variants_checked_on_a_sqlite_shadow() {
   expect_eq "$(json '[f["rule"] for f in d["findings"] if f["rule"] in ("sqlite-error", "dialect-variants-diverge")]')" "[]"
 }
 
+
+# A file larger than the linter's 256 KB window is read and parsed a window
+# at a time.  Statements cut by a window's end, dollar-quoted bodies with
+# semicolons, comments, suppressions and BEGIN ATOMIC bodies must come out
+# exactly as when the same statements are in a small file.
+test_large_file_is_linted_in_windows_with_exact_positions() {
+  python3 - <<'PY'
+block = (
+    "-- filler comment with a ; semicolon\n"
+    "CREATE FUNCTION f{i}() RETURNS int LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n  PERFORM 1; PERFORM 2;\n  RETURN {i};\nEND $$;\n"
+    "CREATE FUNCTION g{i}() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n  SELECT {i};\nEND;\n"
+    "INSERT INTO t VALUES ('a string ; with a semicolon {i}', E'esc\\'aped;');\n"
+    "ALTER TABLE t DROP COLUMN c{i};\n"
+    "-- sluice:ignore ban-drop-column\n"
+    "ALTER TABLE t DROP COLUMN d{i};\n"
+    "/* a block comment ; spanning\n   two lines */ DROP TABLE x{i};\n"
+)
+with open("big.sql", "w") as f:
+    f.write("SET lock_timeout = '1s';\n")
+    i = 0
+    while f.tell() < 1_600_000:
+        f.write(block.replace("{i}", str(i)))
+        i += 1
+with open("n.txt", "w") as f:
+    f.write(str(i))
+PY
+  n=$(cat n.txt)
+  sl lint --format json big.sql
+  expect_rc 0
+  # per block: one ban-drop-column (the other is suppressed), one ban-drop-table
+  expect_eq "$(json 'len([f for f in d["findings"] if f["rule"]=="ban-drop-column"]), len([f for f in d["findings"] if f["rule"]=="ban-drop-table"]), len([f for f in d["findings"] if f["rule"]=="syntax-error"])')" "$n $n 0"
+  # block k starts at line 2 + 17*k; its DROP COLUMN c<k> is the block's 13th line
+  last=$((n - 1))
+  expect_eq "$(json '[(f["line"], f["column"]) for f in d["findings"] if f["rule"]=="ban-drop-column"][-1]')" "($((2 + 17 * last + 12)), 13)"
+  expect_eq "$(json '[f["line"] for f in d["findings"] if f["rule"]=="ban-drop-table"][-1]')" "$((2 + 17 * last + 16))"
+  # every finding line is where the whole-file position says it is
+  expect_eq "$(json 'sorted(set((f["line"] - 2) % 17 for f in d["findings"]))')" "[12, 16]"
+}
+
+test_syntax_error_deep_in_large_file_is_reported_at_its_line() {
+  python3 - <<'PY'
+with open("big.sql", "w") as f:
+    f.write("SET lock_timeout = '1s';\n")
+    while f.tell() < 1_200_000:
+        f.write("ALTER TABLE t ADD COLUMN a text;\n")
+    f.write("ALTER TABLE t ADD COLUM b text;\n")
+    f.write("DROP TABLE after_error;\n")
+    while f.tell() < 2_000_000:
+        f.write("ALTER TABLE t ADD COLUMN a text;\n")
+PY
+  sl lint --format json big.sql
+  expect_rc 1
+  expect_eq "$(json '[f["rule"] for f in d["findings"] if f["rule"] in ("syntax-error", "ban-drop-table")]')" "['syntax-error']"
+  line=$(grep -n 'ADD COLUM b' big.sql | cut -d: -f1)
+  expect_eq "$(json '[f["line"] for f in d["findings"] if f["rule"]=="syntax-error"]')" "[$line]"
+}
 t_run
