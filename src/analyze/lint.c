@@ -2,6 +2,7 @@
  * lint.c - rules over libpg_query's protobuf parse trees (see lint.h).
  */
 #include "lint.h"
+#include "../contract/contract.h"
 #include "../core/buf.h"
 #include "../core/error.h"
 #include "../core/yaml.h"
@@ -86,6 +87,15 @@ const struct sl_lint_rule sl_lint_rules[] = {
 	  "text (or varchar)" },
 	{ "prefer-timestamptz", SL_RC_HYGIENE, I, "timestamp without time zone is ambiguous across zones",
 	  "timestamptz" },
+	{ "feature-documentation-complete", SL_RC_ML, W,
+	  "a column added to a table with a feature contract is not fully described there",
+	  "describe the column in the table's feature contract (features/*.yaml): type, description and owner" },
+	{ "bias-assessment-required", SL_RC_ML, W,
+	  "a protected attribute (or a column named like one) has no fairness gate",
+	  "mark it `protected: true` in the table's feature contract, so the fairness gate measures it" },
+	{ "model-input-breaking", SL_RC_ML, E,
+	  "dropping, renaming or narrowing a column that a model contract reads",
+	  "add the new column beside the old one, retrain and ship a model version that reads it, then drop the old" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -114,7 +124,7 @@ const char *sl_severity_name(enum sl_severity s)
 const char *sl_rule_class_name(enum sl_rule_class c)
 {
 	static const char *const n[] = { "syntax", "destructive", "backward-incompatible",
-					 "locking", "type-hygiene" };
+					 "locking", "type-hygiene", "ml" };
 	return n[c];
 }
 
@@ -235,6 +245,7 @@ struct sl_linter {
 	size_t counts[3];            /* findings by severity */
 	void (*sink)(const struct sl_finding *, void *);
 	void *sink_ctx;
+	const struct sl_contracts *contracts;   /* NULL: no ML rules */
 	/* the script being checked */
 	const char *file, *sql;
 	size_t len;
@@ -601,6 +612,114 @@ static int is_volatile(const PgQuery__Node *n)
 }
 
 /* Type hygiene of a column being defined. */
+/* ---- ML rules: what feature and model contracts say about a change ----- */
+
+void sl_linter_set_contracts(struct sl_linter *l, const struct sl_contracts *c)
+{
+	l->contracts = c;
+}
+
+/* A column named by the contract itself (key, timestamp, label, prediction). */
+static int contract_names(const struct sl_feature_contract *f, const char *col)
+{
+	for (size_t i = 0; i < f->keys.n; i++)
+		if (!strcasecmp(f->keys.v[i], col))
+			return 1;
+	return (f->timestamp && !strcasecmp(f->timestamp, col)) ||
+	       (f->label && !strcasecmp(f->label, col)) ||
+	       (f->prediction && !strcasecmp(f->prediction, col));
+}
+
+/* A column appears on table (added, or created with it). */
+static void ml_column_added(struct sl_linter *l, const struct stmt_ctx *st, const char *table,
+			    const PgQuery__ColumnDef *cd, int loc)
+{
+	if (!l->contracts || !cd->colname)
+		return;
+	const char *col = cd->colname;
+	int mod[2];
+	const char *sqltype = type_of(cd->type_name, mod);
+	int fair = 0, covered = 0;
+	for (const struct sl_feature_contract *f = NULL;
+	     (f = sl_contracts_feature_next(l->contracts, table, f));) {
+		covered = 1;
+		const struct sl_feature_col *c = sl_feature_col_find(f, col);
+		if (c && c->is_protected && !f->fairness_off)
+			fair = 1;
+		if (contract_names(f, col))
+			continue;
+		if (!c) {
+			report(l, st, loc, "feature-documentation-complete",
+			       "%s.%s is not described in feature contract %s (%s)", table, col, f->name,
+			       f->path);
+			continue;
+		}
+		struct sl_buf missing = SL_BUF_INIT;
+		if (!c->type)
+			sl_buf_adds(&missing, "type");
+		if (!c->description)
+			sl_buf_printf(&missing, "%sdescription", missing.len ? ", " : "");
+		if (!c->owner && !f->owner)
+			sl_buf_printf(&missing, "%sowner", missing.len ? ", " : "");
+		if (missing.len)
+			report(l, st, loc, "feature-documentation-complete",
+			       "%s.%s in feature contract %s (%s:%d) lacks %s", table, col, f->name,
+			       f->path, c->line, missing.s);
+		else if (!sl_type_compatible(c->type, sqltype))
+			report(l, st, loc, "feature-documentation-complete",
+			       "%s.%s is added as %s but feature contract %s (%s:%d) says %s", table,
+			       col, sqltype, f->name, f->path, c->line, c->type);
+		sl_buf_free(&missing);
+	}
+	if (fair)
+		return;
+	int named = sl_protected_name(col), marked = 0;
+	for (const struct sl_feature_contract *f = NULL;
+	     (f = sl_contracts_feature_next(l->contracts, table, f));) {
+		const struct sl_feature_col *c = sl_feature_col_find(f, col);
+		marked |= c && c->is_protected;
+	}
+	if (marked)
+		report(l, st, loc, "bias-assessment-required",
+		       "%s.%s is protected but the fairness gate of its contract is disabled", table, col);
+	else if (named)
+		report(l, st, loc, "bias-assessment-required",
+		       "%s.%s looks like a protected attribute and no fairness gate covers it%s", table,
+		       col, covered ? " (it is not marked protected in the table's contract)"
+				    : " (the table has no feature contract)");
+}
+
+/*
+ * A column (col NULL: the whole table) stops being readable as it was:
+ * what = "dropping", "renaming", "narrowing".  Reports the model versions
+ * that read it.
+ */
+static void ml_column_broken(struct sl_linter *l, const struct stmt_ctx *st, const char *table,
+			     const char *col, int loc, const char *what)
+{
+	if (!l->contracts)
+		return;
+	struct sl_buf models = SL_BUF_INIT;
+	for (size_t i = 0; i < l->contracts->nmodels; i++) {
+		const struct sl_model_contract *m = &l->contracts->models[i];
+		if (!sl_model_reads(m, table, col, 1))
+			continue;
+		sl_buf_adds(&models, models.len ? ", " : "");
+		sl_model_id(&models, m);
+		if (col && m->label && !strcasecmp(m->label, col) && sl_table_is(m->table, table))
+			sl_buf_adds(&models, " (label)");
+	}
+	if (models.len) {
+		if (col)
+			report(l, st, loc, "model-input-breaking", "%s %s.%s breaks %s", what, table, col,
+			       models.s);
+		else
+			report(l, st, loc, "model-input-breaking", "%s table %s breaks %s", what, table,
+			       models.s);
+	}
+	sl_buf_free(&models);
+}
+
 static void check_col_type(struct sl_linter *l, const struct stmt_ctx *st, const char *table,
 			   const PgQuery__ColumnDef *cd)
 {
@@ -679,6 +798,7 @@ static void check_add_column(struct sl_linter *l, const struct stmt_ctx *st, con
 		}
 	}
 	check_col_type(l, st, table, cd);
+	ml_column_added(l, st, table, cd, loc);
 	if (is_new)
 		return;
 	if (not_null && !has_default)
@@ -708,6 +828,7 @@ static void check_alter_table(struct sl_linter *l, const struct stmt_ctx *st,
 		switch (c->subtype) {
 		case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
 			report(l, st, loc, "ban-drop-column", "dropping column %s.%s", table, col);
+			ml_column_broken(l, st, table, col, loc, "dropping");
 			break;
 		case PG_QUERY__ALTER_TABLE_TYPE__AT_DropNotNull:
 			report(l, st, loc, "ban-drop-not-null", "dropping NOT NULL on %s.%s", table, col);
@@ -731,6 +852,9 @@ static void check_alter_table(struct sl_linter *l, const struct stmt_ctx *st,
 				report(l, st, loc, "changing-column-type",
 				       "changing %s.%s from %s to %s narrows or changes its values",
 				       table, col, old->type, nt);
+			if (!old || !widens(old->type, old->mod, nt, nm))
+				ml_column_broken(l, st, table, col, loc,
+						 old ? "narrowing" : "changing the type of");
 			if (old) {
 				free(old->type);
 				old->type = sl_strdup(nt);
@@ -791,6 +915,7 @@ static void check_drop(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 			if (!is_fresh(l, name.s)) {
 				report(l, st, -1, "ban-drop-table", "dropping table %s", name.s);
 				need_lock_timeout(l, st, -1, "DROP TABLE");
+				ml_column_broken(l, st, name.s, NULL, -1, "dropping");
 			}
 			table_forget(l, name.s);
 			break;
@@ -824,8 +949,10 @@ static void check_stmt(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 		struct table *t = table_add(l, name);
 		for (size_t i = 0; i < c->n_table_elts; i++)
 			if (c->table_elts[i]->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF) {
-				check_col_type(l, st, name, c->table_elts[i]->column_def);
-				remember_col(t, c->table_elts[i]->column_def);
+				const PgQuery__ColumnDef *cd = c->table_elts[i]->column_def;
+				check_col_type(l, st, name, cd);
+				ml_column_added(l, st, name, cd, cd->location);
+				remember_col(t, cd);
 			}
 		free(name);
 		break;
@@ -857,8 +984,10 @@ static void check_stmt(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 		int loc = r->relation ? r->relation->location : -1;
 		int fresh = is_fresh(l, name);   /* before the rename moves it */
 		if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) {
-			if (!fresh)
+			if (!fresh) {
 				report(l, st, loc, "renaming-table", "renaming table %s to %s", name, r->newname);
+				ml_column_broken(l, st, name, NULL, loc, "renaming");
+			}
 			struct table *t = table_find(l, name);
 			if (t) {
 				free(t->name);
@@ -866,9 +995,11 @@ static void check_stmt(struct sl_linter *l, const struct stmt_ctx *st, const PgQ
 			}
 		} else if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN) {
 			struct table *t = table_find(l, name);
-			if (!fresh)
+			if (!fresh) {
 				report(l, st, loc, "renaming-column", "renaming column %s.%s to %s", name,
 				       r->subname, r->newname);
+				ml_column_broken(l, st, name, r->subname, loc, "renaming");
+			}
 			struct col *c = col_find(t, r->subname);
 			if (c) {
 				free(c->name);

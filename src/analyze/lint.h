@@ -32,6 +32,7 @@ enum sl_rule_class {
 	SL_RC_INCOMPATIBLE,    /* breaks readers or writers of the old shape */
 	SL_RC_LOCKING,         /* blocks traffic or rewrites a table */
 	SL_RC_HYGIENE,         /* types that age badly */
+	SL_RC_ML,              /* what feature and model contracts say */
 };
 
 struct sl_lint_rule {
@@ -82,6 +83,10 @@ void sl_linter_check(struct sl_linter *l, const char *file, const char *sql, siz
 int sl_linter_check_stream(struct sl_linter *l, const char *file, FILE *fp);
 /* Remember what a script creates, without findings (applied migrations). */
 void sl_linter_learn(struct sl_linter *l, const char *sql, size_t len);
+
+/* Feature and model contracts for the ML rules (borrowed; NULL: none). */
+struct sl_contracts;
+void sl_linter_set_contracts(struct sl_linter *l, const struct sl_contracts *c);
 
 /* Scripts for SQLite: what the PostgreSQL parser rejects is an info
  * finding ("not-postgres-syntax"), not a syntax error. */

@@ -2,6 +2,7 @@
  * plan.c - shadow apply and catalog diff (see plan.h).
  */
 #include "plan.h"
+#include "../contract/contract.h"
 #include "../core/buf.h"
 #include "../core/error.h"
 #include "../db/db.h"
@@ -32,6 +33,8 @@ void sl_plan_free(struct sl_plan *p)
 		free(p->v[i].object);
 		free(p->v[i].detail);
 		free(p->v[i].table);
+		sl_strvec_free(&p->v[i].features);
+		sl_strvec_free(&p->v[i].models);
 	}
 	free(p->v);
 	free(p->shadow);
@@ -58,6 +61,8 @@ static void add(struct sl_plan *p, const struct sl_cat_obj *o, const char *kind,
 	c->detail = sl_buf_detach(&d);
 	c->locks = locks;
 	c->rows = -1;
+	memset(&c->features, 0, sizeof(c->features));
+	memset(&c->models, 0, sizeof(c->models));
 	c->table = o->table ? sl_strdup(o->table) : !strcmp(o->kind, "table") ? sl_strdup(o->name) : NULL;
 }
 
@@ -254,4 +259,44 @@ out:
 	if (rc)
 		sl_plan_free(out);
 	return rc;
+}
+
+size_t sl_plan_contracts(struct sl_plan *p, const struct sl_contracts *c)
+{
+	size_t hits = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		struct sl_change *ch = &p->v[i];
+		if (!ch->table)
+			continue;
+		/* "table.column" names a column; a table's own changes are whole */
+		const char *col = NULL;
+		size_t tl = strlen(ch->table);
+		if (!strncmp(ch->object, ch->table, tl) && ch->object[tl] == '.' &&
+		    strstr(ch->kind, "column"))
+			col = ch->object + tl + 1;
+		int whole = !strcmp(ch->kind, "drop table") || !strcmp(ch->kind, "add table");
+		if (!col && !whole)
+			continue; /* indexes, constraints, triggers: no reader sees them */
+		for (const struct sl_feature_contract *f = NULL;
+		     (f = sl_contracts_feature_next(c, ch->table, f));) {
+			int named = !col || sl_feature_col_find(f, col) ||
+				    (f->label && !strcasecmp(f->label, col)) ||
+				    (f->timestamp && !strcasecmp(f->timestamp, col));
+			for (size_t k = 0; col && !named && k < f->keys.n; k++)
+				named = !strcasecmp(f->keys.v[k], col);
+			if (named)
+				sl_strvec_push(&ch->features, f->name);
+		}
+		for (size_t k = 0; k < c->nmodels; k++) {
+			const struct sl_model_contract *m = &c->models[k];
+			if (!sl_model_reads(m, ch->table, col, 1))
+				continue;
+			struct sl_buf id = SL_BUF_INIT;
+			sl_model_id(&id, m);
+			sl_strvec_push_owned(&ch->models, sl_buf_detach(&id));
+		}
+		if (ch->models.n && ch->cls != SL_CH_SAFE && strcmp(ch->kind, "add column") != 0)
+			hits++;
+	}
+	return hits;
 }

@@ -14,8 +14,11 @@
 
 #include <stddef.h>
 
+#include "../core/buf.h"
+
 struct sl_engine;
 struct sl_error;
+struct sl_contracts;
 
 enum sl_change_class { SL_CH_SAFE, SL_CH_BREAKING, SL_CH_DESTRUCTIVE };
 
@@ -27,6 +30,8 @@ struct sl_change {
 	const char *locks;        /* the lock the change takes on the table */
 	long long rows;           /* rows of the table it touches; -1 when none or unknown */
 	char *table;              /* the table it touches, or NULL */
+	struct sl_strvec features;   /* feature contracts that cover what it touches */
+	struct sl_strvec models;     /* model versions that read it: "churn v2" */
 };
 
 struct sl_plan {
@@ -38,6 +43,12 @@ struct sl_plan {
 
 int sl_plan_compute(struct sl_engine *eng, struct sl_plan *out, struct sl_error *err);
 void sl_plan_free(struct sl_plan *p);
+/*
+ * Name, on each change, the feature contracts and model versions that
+ * cover or read what it touches.  Returns how many breaking or destructive
+ * changes reach a model's input or label (plan fails on those).
+ */
+size_t sl_plan_contracts(struct sl_plan *p, const struct sl_contracts *c);
 const char *sl_change_class_name(enum sl_change_class c);
 size_t sl_plan_count(const struct sl_plan *p, enum sl_change_class c);
 

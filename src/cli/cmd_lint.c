@@ -4,6 +4,7 @@
  * migrations of the selected environment.  Exit 1 on an error finding.
  */
 #include "cli.h"
+#include "../contract/contract.h"
 #include "../analyze/lint.h"
 #include "../core/yaml.h"
 #include "../observe/report.h"
@@ -72,6 +73,8 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 	memset(&lc, 0, sizeof(lc));
 	struct sl_linter *l = NULL;
 	struct sl_db *db = NULL;
+	struct sl_contracts contracts;
+	memset(&contracts, 0, sizeof(contracts));
 	size_t files = 0;
 	int have_cfg = args.n == 0 || ctx->config_path || access("sluice.yaml", F_OK) == 0;
 	if (have_cfg && sl_ctx_config(ctx, &err))
@@ -82,6 +85,10 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 	if (forward_only)
 		lc.forward_only = 1;
 	l = sl_linter_new(&lc);
+	if (ctx->cfg &&
+	    sl_contracts_load(&contracts, ctx->cfg->features_dir, ctx->cfg->models_dir, &err))
+		goto fail;
+	sl_linter_set_contracts(l, &contracts);
 	const char *fmt = ctx->format ? ctx->format : "text";
 	int streaming = !strcmp(fmt, "github") || (!ctx->json && !strcmp(fmt, "text"));
 	if (streaming)
@@ -136,12 +143,14 @@ int cmd_lint(int argc, char **argv, struct sl_ctx *ctx)
 			       nwarn, ninfo, lc.forward_only ? " (forward-only)" : "");
 	}
 	sl_linter_free(l);
+	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
 	sl_db_close(db);
 	sl_strvec_free(&args);
 	return nerr ? SL_FAILED : SL_OK;
 fail:
 	sl_linter_free(l);
+	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
 	sl_db_close(db);
 	sl_strvec_free(&args);

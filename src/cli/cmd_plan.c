@@ -2,9 +2,11 @@
  * cmd_plan.c - `sluice plan [--forward-only]`: apply the pending
  * migrations to a shadow, diff the catalogs, classify each change, and
  * lint the same migrations.  The environment's database is only read.
- * Exit 1 in forward-only mode when a change is breaking or destructive.
+ * Exit 1 in forward-only mode when a change is breaking or destructive,
+ * and always when a breaking change reaches a model contract's input.
  */
 #include "cli.h"
+#include "../contract/contract.h"
 #include "../analyze/lint.h"
 #include "../analyze/plan.h"
 #include "../core/yaml.h"
@@ -26,6 +28,24 @@ static json_t *findings_json(const struct sl_linter *l)
 	return a;
 }
 
+static json_t *strvec_json(const struct sl_strvec *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < v->n; i++)
+		json_array_append_new(a, json_string(v->v[i]));
+	return a;
+}
+
+static void print_list(const char *what, const struct sl_strvec *v)
+{
+	if (!v->n)
+		return;
+	printf("  %-12s %-20s %-32s %-10s %s:", "", "", "", "", what);
+	for (size_t i = 0; i < v->n; i++)
+		printf("%s %s", i ? "," : "", v->v[i]);
+	printf("\n");
+}
+
 int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 {
 	int forward_only = 0;
@@ -44,6 +64,8 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 	struct sl_plan plan;
 	struct sl_lint_config lc;
 	struct sl_linter *l = NULL;
+	struct sl_contracts contracts;
+	memset(&contracts, 0, sizeof(contracts));
 	memset(&plan, 0, sizeof(plan));
 	memset(&lc, 0, sizeof(lc));
 	size_t files = 0;
@@ -56,10 +78,14 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 	if (forward_only)
 		lc.forward_only = 1;
 	l = sl_linter_new(&lc);
+	if (sl_contracts_load(&contracts, ctx->cfg->features_dir, ctx->cfg->models_dir, &err))
+		goto fail;
+	sl_linter_set_contracts(l, &contracts);
 	if (sl_lint_pending(l, &eng, &files, &err) || sl_plan_compute(&eng, &plan, &err))
 		goto fail;
 	size_t nbreak = sl_plan_count(&plan, SL_CH_BREAKING), ndestr = sl_plan_count(&plan, SL_CH_DESTRUCTIVE);
-	int failed = lc.forward_only && (nbreak || ndestr);
+	size_t nmodel = sl_plan_contracts(&plan, &contracts);
+	int failed = (lc.forward_only && (nbreak || ndestr)) || nmodel;
 	if (ctx->json) {
 		json_t *doc = json_object();
 		json_object_set_new(doc, "ok", json_boolean(!failed));
@@ -68,6 +94,7 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 		sl_json_set_str(doc, "shadow", plan.shadow);
 		json_object_set_new(doc, "forward_only", json_boolean(lc.forward_only));
 		json_object_set_new(doc, "pending", json_integer((json_int_t)plan.pending));
+		json_object_set_new(doc, "model_breaking", json_integer((json_int_t)nmodel));
 		json_t *changes = json_array();
 		for (size_t i = 0; i < plan.n; i++) {
 			const struct sl_change *c = &plan.v[i];
@@ -78,9 +105,8 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 			sl_json_set_str(o, "detail", c->detail);
 			sl_json_set_str(o, "locks", c->locks);
 			json_object_set_new(o, "rows", c->rows >= 0 ? json_integer(c->rows) : json_null());
-			/* contracts arrive with the feature and model contract issues */
-			json_object_set_new(o, "features", json_array());
-			json_object_set_new(o, "models", json_array());
+			json_object_set_new(o, "features", strvec_json(&c->features));
+			json_object_set_new(o, "models", strvec_json(&c->models));
 			json_array_append_new(changes, o);
 		}
 		json_object_set_new(doc, "changes", changes);
@@ -99,6 +125,8 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 				printf("  %-12s %-20s %-32s %-10s %s\n  %-12s %-20s %-32s %-10s locks: %s\n",
 				       sl_change_class_name(c->cls), c->kind, c->object, rows, c->detail,
 				       "", "", "", "", c->locks);
+				print_list("features", &c->features);
+				print_list("models", &c->models);
 			}
 		}
 		size_t n;
@@ -111,15 +139,19 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 		printf("\n%zu change(s): %zu safe, %zu breaking, %zu destructive%s; %s was not changed\n",
 		       plan.n, sl_plan_count(&plan, SL_CH_SAFE), nbreak, ndestr,
 		       lc.forward_only ? " (forward-only)" : "", ctx->env_selected);
+		if (nmodel)
+			printf("%zu breaking change(s) reach a model's inputs: plan fails\n", nmodel);
 	}
 	sl_plan_free(&plan);
 	sl_linter_free(l);
+	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
 	sl_db_close(db);
 	return failed ? SL_FAILED : SL_OK;
 fail:
 	sl_plan_free(&plan);
 	sl_linter_free(l);
+	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
 	sl_db_close(db);
 	return sl_cli_fail(ctx, &err);

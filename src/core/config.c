@@ -15,7 +15,7 @@
 
 static const char *const top_keys[] = {
 	"project", "migrations", "environments", "default_environment",
-	"out_of_order", "group", "lock_timeout", "pipeline", "lint", NULL
+	"out_of_order", "group", "lock_timeout", "pipeline", "lint", "features", "models", NULL
 };
 static const char *const env_keys[] = { "url", "description", NULL };
 
@@ -120,6 +120,8 @@ struct sl_config *sl_config_default(const char *dir)
 	cfg->dir = sl_strdup(dir ? dir : ".");
 	cfg->project = sl_strdup("");
 	cfg->migrations_dir = sl_path_resolve(cfg->dir, "migrations");
+	cfg->features_dir = sl_path_resolve(cfg->dir, "features");
+	cfg->models_dir = sl_path_resolve(cfg->dir, "models");
 	cfg->lock_timeout_ms = -1;
 	return cfg;
 }
@@ -137,6 +139,8 @@ void sl_config_free(struct sl_config *cfg)
 	free(cfg->dir);
 	free(cfg->project);
 	free(cfg->migrations_dir);
+	free(cfg->features_dir);
+	free(cfg->models_dir);
 	free(cfg->default_env);
 	sl_ydoc_free(cfg->doc);
 	free(cfg);
@@ -220,6 +224,14 @@ int sl_config_parse(struct sl_config **out, const char *path, const char *data,
 	if (n && sl_ynode_str(doc, n, "migrations", &s, err))
 		goto fail;
 	cfg->migrations_dir = sl_path_resolve(cfg->dir, n ? s : "migrations");
+	n = sl_ymap_get(root, "features");
+	if (n && sl_ynode_str(doc, n, "features", &s, err))
+		goto fail;
+	cfg->features_dir = sl_path_resolve(cfg->dir, n ? s : "features");
+	n = sl_ymap_get(root, "models");
+	if (n && sl_ynode_str(doc, n, "models", &s, err))
+		goto fail;
+	cfg->models_dir = sl_path_resolve(cfg->dir, n ? s : "models");
 
 	n = sl_ymap_get(root, "default_environment");
 	if (n) {

@@ -32,6 +32,8 @@ struct sl_config {
 	char *dir;                 /* its directory: base of relative paths */
 	char *project;             /* "" when not set */
 	char *migrations_dir;      /* resolved against dir */
+	char *features_dir;        /* feature contracts (its *.yaml files) */
+	char *models_dir;          /* model contracts (its *.yaml files) */
 	char *default_env;         /* NULL when not set */
 	int out_of_order;          /* allow pending versions below the newest applied */
 	int group;                 /* group commit of one run's migrations */

@@ -10,6 +10,7 @@
 #include "../migrate/migrate.h"
 #include "../analyze/lint.h"
 #include "../analyze/plan.h"
+#include "../contract/contract.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,9 +168,11 @@ out:
  * destructive or backward-incompatible change fails it.
  */
 static int lint_step(const struct sl_run_opts *o, const struct sl_stage *stage,
-		     const struct sl_pstep *step, int forward_only, struct sl_buf *detail,
-		     struct sl_error *err)
+		     const struct sl_pstep *step, int forward_only, const char *only_rule,
+		     struct sl_buf *detail, struct sl_error *err)
 {
+	struct sl_contracts contracts;
+	memset(&contracts, 0, sizeof(contracts));
 	struct sl_db *db = NULL;
 	struct sl_engine eng;
 	struct sl_lint_config lc;
@@ -185,10 +188,30 @@ static int lint_step(const struct sl_run_opts *o, const struct sl_stage *stage,
 	if (forward_only || (fo && (!strcmp(fo, "true") || !strcmp(fo, "yes") || !strcmp(fo, "on"))))
 		lc.forward_only = 1;
 	l = sl_linter_new(&lc);
+	if (sl_contracts_load(&contracts, o->cfg->features_dir, o->cfg->models_dir, err))
+		goto out;
+	sl_linter_set_contracts(l, &contracts);
 	if (open_env(o, stage, step, &db, &eng, &env, err) || sl_lint_pending(l, &eng, &files, err))
 		goto out;
 	size_t n, nerr = sl_linter_count(l, SL_SEV_ERROR);
 	const struct sl_finding *f = sl_linter_findings(l, &n);
+	if (only_rule) {
+		/* a check of one rule: any finding of it fails, whatever its severity */
+		size_t hits = 0, first = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(f[i].rule->id, only_rule) && !hits++)
+				first = i;
+		if (hits) {
+			sl_err_at(err, SL_FAILED, f[first].file, f[first].line, f[first].column,
+				  "[%s] %s%s", only_rule, f[first].message,
+				  hits > 1 ? " (and more: run 'sluice lint')" : "");
+			sl_err_hint(err, "%s", f[first].rule->hint);
+			goto out;
+		}
+		sl_buf_printf(detail, "%s: %zu pending file(s), no %s findings", env, files, only_rule);
+		rc = 0;
+		goto out;
+	}
 	if (nerr) {
 		for (size_t i = 0; i < n; i++)
 			if (f[i].severity == SL_SEV_ERROR) {
@@ -206,6 +229,7 @@ static int lint_step(const struct sl_run_opts *o, const struct sl_stage *stage,
 	rc = 0;
 out:
 	sl_linter_free(l);
+	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
 	sl_db_close(db);
 	free(env);
@@ -215,13 +239,25 @@ out:
 static int step_lint(const struct sl_run_opts *o, const struct sl_stage *stage,
 		     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
 {
-	return lint_step(o, stage, step, 0, detail, err);
+	return lint_step(o, stage, step, 0, NULL, detail, err);
+}
+
+static int step_feature_docs(const struct sl_run_opts *o, const struct sl_stage *stage,
+			     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return lint_step(o, stage, step, 0, "feature-documentation-complete", detail, err);
+}
+
+static int step_bias_required(const struct sl_run_opts *o, const struct sl_stage *stage,
+			      const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return lint_step(o, stage, step, 0, "bias-assessment-required", detail, err);
 }
 
 static int step_no_breaking(const struct sl_run_opts *o, const struct sl_stage *stage,
 			    const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
 {
-	return lint_step(o, stage, step, 1, detail, err);
+	return lint_step(o, stage, step, 1, NULL, detail, err);
 }
 
 /*
@@ -229,9 +265,12 @@ static int step_no_breaking(const struct sl_run_opts *o, const struct sl_stage *
  * changes; with forward_only (argument or lint mode) a breaking or
  * destructive change fails the step.  The environment is only read.
  */
-static int step_plan(const struct sl_run_opts *o, const struct sl_stage *stage,
-		     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+static int plan_step(const struct sl_run_opts *o, const struct sl_stage *stage,
+		     const struct sl_pstep *step, int models_only, struct sl_buf *detail,
+		     struct sl_error *err)
 {
+	struct sl_contracts contracts;
+	memset(&contracts, 0, sizeof(contracts));
 	struct sl_db *db = NULL;
 	struct sl_engine eng;
 	struct sl_lint_config lc;
@@ -246,9 +285,36 @@ static int step_plan(const struct sl_run_opts *o, const struct sl_stage *stage,
 	const char *fo = arg_str(step->args, "forward_only");
 	if (fo && (!strcmp(fo, "true") || !strcmp(fo, "yes") || !strcmp(fo, "on")))
 		lc.forward_only = 1;
-	if (open_env(o, stage, step, &db, &eng, &env, err) || sl_plan_compute(&eng, &plan, err))
+	if (sl_contracts_load(&contracts, o->cfg->features_dir, o->cfg->models_dir, err) ||
+	    open_env(o, stage, step, &db, &eng, &env, err) || sl_plan_compute(&eng, &plan, err))
 		goto out;
 	size_t nb = sl_plan_count(&plan, SL_CH_BREAKING), nd = sl_plan_count(&plan, SL_CH_DESTRUCTIVE);
+	size_t nm = sl_plan_contracts(&plan, &contracts);
+	if (nm) {
+		for (size_t i = 0; i < plan.n; i++) {
+			const struct sl_change *c = &plan.v[i];
+			if (!c->models.n || c->cls == SL_CH_SAFE || !strcmp(c->kind, "add column"))
+				continue;
+			struct sl_buf models = SL_BUF_INIT;
+			for (size_t k = 0; k < c->models.n; k++)
+				sl_buf_printf(&models, "%s%s", k ? ", " : "", c->models.v[k]);
+			sl_err(err, SL_FAILED, "%s %s breaks %s (%s)%s", c->kind, c->object, models.s,
+			       c->detail, nm > 1 ? "; and more: run 'sluice plan'" : "");
+			sl_buf_free(&models);
+			break;
+		}
+		goto out;
+	}
+	if (models_only) {
+		size_t nmod = 0;
+		for (size_t i = 0; i < plan.n; i++)
+			nmod += plan.v[i].models.n != 0;
+		sl_buf_printf(detail, "%s: %zu pending, %zu model version(s) checked, %zu change(s) "
+			      "touch model inputs, none breaking", env, plan.pending,
+			      contracts.nmodels, nmod);
+		rc = 0;
+		goto out;
+	}
 	if (lc.forward_only && (nb || nd)) {
 		for (size_t i = 0; i < plan.n; i++)
 			if (plan.v[i].cls != SL_CH_SAFE) {
@@ -264,10 +330,23 @@ static int step_plan(const struct sl_run_opts *o, const struct sl_stage *stage,
 	rc = 0;
 out:
 	sl_plan_free(&plan);
+	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
 	sl_db_close(db);
 	free(env);
 	return rc;
+}
+
+static int step_plan(const struct sl_run_opts *o, const struct sl_stage *stage,
+		     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return plan_step(o, stage, step, 0, detail, err);
+}
+
+static int step_model_compat(const struct sl_run_opts *o, const struct sl_stage *stage,
+			     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return plan_step(o, stage, step, 1, detail, err);
 }
 
 static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
@@ -317,8 +396,14 @@ const struct sl_step_def sl_step_registry[] = {
 	  check_lint, step_lint },
 	{ "no-breaking-changes", "lint pending migrations in forward-only mode ({env})",
 	  check_env, step_no_breaking },
-	{ "plan", "shadow-apply pending migrations and classify the changes ({env, forward_only})",
-	  check_lint, step_plan },
+	{ "plan", "shadow-apply pending migrations and classify the changes ({env, forward_only}); "
+	  "fails when a breaking change reaches a model's input", check_lint, step_plan },
+	{ "feature-documentation-complete", "every column added to a table with a feature contract "
+	  "is described there ({env})", check_env, step_feature_docs },
+	{ "bias-assessment-required", "every protected attribute added has a fairness gate ({env})",
+	  check_env, step_bias_required },
+	{ "model-compatibility", "no pending change drops, renames or narrows a model contract's "
+	  "input or label (shadow plan; {env})", check_env, step_model_compat },
 	{ "run", "an external command; its exit code decides", check_run, step_run },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -32,8 +32,12 @@ test_sqlite_plan_classifies_and_leaves_the_file_unchanged() {
   sed -i 's/CREATE INDEX CONCURRENTLY/CREATE INDEX/; /lock_timeout/d' recsys/migrations/V7__evolve.sql
   before=$(md5sum < recsys/recsys.db)
   sl -C recsys plan --format json
-  expect_rc 0
+  # clicks_30d is an input of the demo's ranker v1 (models/ranker.yaml)
+  expect_rc 1
   expect_eq "$(md5sum < recsys/recsys.db)" "$before" "(the database file must not change)"
+  expect_eq "$(json 'd["model_breaking"], [(c["features"], c["models"]) for c in d["changes"] if c["object"] == "user_features.clicks_30d"]')" \
+    "1 [(['user_features'], ['ranker v1'])]"
+  expect_eq "$(json '[c["models"] for c in d["changes"] if c["object"] != "user_features.clicks_30d"]')" "[[], [], [], []]"
   expect_eq "$(json 'd["pending"], d["shadow"]')" "2 shadow (in-memory copy)"
   expect_eq "$(json 'sorted((c["kind"], c["object"], c["class"]) for c in d["changes"])')" \
     "[('add column', 'items.attributes', 'safe'), ('add column', 'items.stock', 'safe'), ('add index', 'users_country', 'safe'), ('add view', 'active_users', 'safe'), ('drop column', 'user_features.clicks_30d', 'destructive')]"
@@ -68,14 +72,15 @@ test_postgres_plan_leaves_the_database_unchanged() {
   psql -q -d plan_a_$$ -c ANALYZE
   pg_dump -d plan_a_$$ | grep -v restrict > before.sql
   sl -C recsys --url "$URL" plan --format json
-  expect_rc 0
+  expect_rc 1
   pg_dump -d plan_a_$$ | grep -v restrict > after.sql
   cmp -s before.sql after.sql || t_fail "pg_dump changed: $(diff before.sql after.sql | head -c 600)"
   expect_eq "$(json 'd["pending"]')" 2
   expect_eq "$(json 'sorted((c["kind"], c["object"], c["class"]) for c in d["changes"])')" \
     "[('add column', 'items.attributes', 'safe'), ('add column', 'items.stock', 'safe'), ('add index', 'items_attributes', 'safe'), ('add index', 'users_country', 'safe'), ('add view', 'active_users', 'safe'), ('drop column', 'user_features.clicks_30d', 'destructive')]"
   expect_eq "$(json '[c["locks"] for c in d["changes"] if c["kind"] == "drop column"]')" "['ACCESS EXCLUSIVE']"
-  expect_eq "$(json '[f["rule"] for f in d["findings"] if "V7__evolve" in f["file"]]')" "['ban-drop-column']"
+  expect_eq "$(json '[f["rule"] for f in d["findings"] if "V7__evolve" in f["file"]]')" "['ban-drop-column', 'model-input-breaking']"
+  expect_eq "$(json '[(c["features"], c["models"]) for c in d["changes"] if c["object"] == "user_features.clicks_30d"]')" "[(['user_features'], ['ranker v1'])]"
   # the same migrations then apply for real
   sl -C recsys --url "$URL" -q migrate
   expect_rc 0
@@ -116,7 +121,7 @@ test_postgres_plan_reports_a_failing_migration() {
 test_pipeline_plan_step_fails_forward_only_on_destructive_change() {
   setup
   sl -C recsys -q migrate
-  printf "ALTER TABLE user_features DROP COLUMN clicks_30d;\n" > recsys/migrations/V7__drop.sql
+  printf "ALTER TABLE items DROP COLUMN category;\n" > recsys/migrations/V7__drop.sql
   cat > recsys/ci.yaml <<'YAML'
 pipeline:
   stages:
@@ -132,10 +137,31 @@ YAML
   sl -C recsys run ci.yaml
   expect_rc 1
   expect_out 'ok +plan +dev: 1 pending, 1 change\(s\): 0 safe, 0 breaking, 1 destructive'
-  expect_err "stage 'gate' failed at step 'plan forward_only=true': destructive drop column user_features.clicks_30d"
+  expect_err "stage 'gate' failed at step 'plan forward_only=true': destructive drop column items.category"
   [ ! -e recsys/never.ran ] || t_fail "a stage after the failed one ran"
   sl -C recsys --format json status
   expect_eq "$(json '[e["version"] for e in d["pending"]]')" "['7']"
+}
+
+test_pipeline_model_compatibility_names_the_broken_version() {
+  setup
+  sl -C recsys -q migrate
+  cat > recsys/ci.yaml <<'YAML'
+pipeline:
+  stages:
+    - name: models
+      steps: [model-compatibility]
+YAML
+  # engagement_score is read by v2 only; dropping it breaks v2, not v1
+  printf "DROP INDEX user_features_engagement;\nALTER TABLE user_features DROP COLUMN engagement_score;\n" > recsys/migrations/V7__drop.sql
+  sl -C recsys run ci.yaml
+  expect_rc 1
+  expect_err "stage 'models' failed at step 'model-compatibility': drop column user_features.engagement_score breaks ranker v2 "
+  # a harmless change passes and says what it checked
+  printf "ALTER TABLE user_features ADD COLUMN sessions_7d bigint;\n" > recsys/migrations/V7__drop.sql
+  sl -C recsys run ci.yaml
+  expect_rc 0
+  expect_out 'ok +model-compatibility +dev: 1 pending, 2 model version\(s\) checked'
 }
 
 t_run
