@@ -4,6 +4,7 @@
 #include "plan.h"
 #include "../contract/contract.h"
 #include "../core/buf.h"
+#include "../core/config.h"
 #include "../core/error.h"
 #include "../db/db.h"
 #include "../migrate/migrate.h"
@@ -38,6 +39,7 @@ void sl_plan_free(struct sl_plan *p)
 	}
 	free(p->v);
 	free(p->shadow);
+	sl_strvec_free(&p->drift);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -208,23 +210,91 @@ static void diff(struct sl_plan *p, const struct sl_catalog *before,
 	}
 }
 
-int sl_plan_compute(struct sl_engine *eng, struct sl_plan *out, struct sl_error *err)
+/*
+ * With a scratch database (shadow_url): it must be empty; the migrations
+ * applied to the environment are replayed on a shadow of it (rolled back
+ * / in memory) for the "before" catalog, then the pending ones for the
+ * "after", so the environment itself takes no lock at all.  Where the
+ * replayed schema differs from the environment's, that is drift,
+ * reported beside the plan.
+ */
+static int replay_applied(struct sl_engine *eng, struct sl_engine *e2, struct sl_error *err)
+{
+	struct sl_status st;
+	if (sl_status_compute(eng, &st, err))
+		return -1;
+	int rc = 0;
+	if (st.current) {
+		struct sl_run_result res;
+		memset(&res, 0, sizeof(res));
+		rc = sl_migrate(e2, st.current, 0, &res, err);
+		if (rc)
+			sl_err_prefix(err, "replaying the applied migrations on the scratch database: ");
+		sl_run_result_free(&res);
+	}
+	sl_status_free(&st);
+	return rc;
+}
+
+static int scratch_is_empty(struct sl_db *scratch, struct sl_error *err)
+{
+	int state = 0;
+	struct sl_catalog cat;
+	memset(&cat, 0, sizeof(cat));
+	if (scratch->driver->has_state(scratch, &state, err) ||
+	    scratch->driver->catalog(scratch, &cat, err))
+		return -1;
+	size_t n = cat.n;
+	sl_catalog_free(&cat);
+	if (state || n)
+		return sl_err(err, SL_ENV,
+			      "the shadow database %s is not empty (%s): plan needs an empty scratch "
+			      "database", scratch->url_masked,
+			      state ? "it has sluice's state tables" : "it has tables");
+	return 0;
+}
+
+int sl_plan_compute(struct sl_engine *eng, struct sl_db *scratch, struct sl_plan *out,
+		    struct sl_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	struct sl_db *db = eng->db, *shadow = NULL;
 	const struct sl_db_driver *d = db->driver;
-	struct sl_catalog before, after;
+	struct sl_catalog before, after, live;
 	memset(&before, 0, sizeof(before));
 	memset(&after, 0, sizeof(after));
+	memset(&live, 0, sizeof(live));
 	struct sl_run_result res;
 	memset(&res, 0, sizeof(res));
 	int rc = -1;
-	if (d->catalog(db, &before, err) || d->shadow(db, &shadow, err))
-		goto out;
-	out->shadow = sl_strdup(shadow->url_masked);
 	struct sl_engine e2 = *eng;
-	e2.db = shadow;
 	e2.on_event = NULL;
+	if (scratch) {
+		if (strcmp(scratch->driver->name, d->name) != 0) {
+			sl_err(err, SL_USAGE, "the shadow database is %s but the environment is %s",
+			       scratch->driver->name, d->name);
+			goto out;
+		}
+		if (d->catalog(db, &live, err) || scratch_is_empty(scratch, err) ||
+		    d->shadow(scratch, &shadow, err))
+			goto out;
+		e2.db = shadow;
+		if (replay_applied(eng, &e2, err) || d->catalog(shadow, &before, err))
+			goto out;
+		struct sl_plan drift;
+		memset(&drift, 0, sizeof(drift));
+		diff(&drift, &before, &live, strcmp(d->name, "postgres") == 0);
+		for (size_t i = 0; i < drift.n; i++) {
+			struct sl_buf b = SL_BUF_INIT;
+			sl_buf_printf(&b, "%s %s", drift.v[i].kind, drift.v[i].object);
+			sl_strvec_push_owned(&out->drift, sl_buf_detach(&b));
+		}
+		sl_plan_free(&drift);
+	} else if (d->catalog(db, &before, err) || d->shadow(db, &shadow, err)) {
+		goto out;
+	}
+	out->shadow = sl_strdup(shadow->url_masked);
+	e2.db = shadow;
 	if (sl_migrate(&e2, NULL, 0, &res, err)) {
 		sl_err_prefix(err, "on the shadow: ");
 		goto out;
@@ -240,7 +310,7 @@ int sl_plan_compute(struct sl_engine *eng, struct sl_plan *out, struct sl_error 
 	/* rows of the existing tables each change touches */
 	for (size_t i = 0; i < out->n; i++) {
 		struct sl_change *c = &out->v[i];
-		if (!c->table || !sl_catalog_find(&before, "table", c->table))
+		if (!c->table || !sl_catalog_find(scratch ? &live : &before, "table", c->table))
 			continue;
 		for (size_t k = 0; k < i; k++)
 			if (out->v[k].table && !strcmp(out->v[k].table, c->table) && out->v[k].rows >= 0) {
@@ -256,6 +326,7 @@ out:
 	sl_db_close(shadow);
 	sl_catalog_free(&before);
 	sl_catalog_free(&after);
+	sl_catalog_free(&live);
 	if (rc)
 		sl_plan_free(out);
 	return rc;
@@ -299,4 +370,31 @@ size_t sl_plan_contracts(struct sl_plan *p, const struct sl_contracts *c)
 			hits++;
 	}
 	return hits;
+}
+
+int sl_plan_open_scratch(const struct sl_config *cfg, const char *env_name, const char *url,
+			 struct sl_db **out, struct sl_error *err)
+{
+	*out = NULL;
+	struct sl_buf u = SL_BUF_INIT;
+	const char *base = ".";
+	if (url) {
+		sl_buf_adds(&u, url);
+	} else if (env_name) {
+		const struct sl_env *env = sl_config_env(cfg, env_name, NULL);
+		if (!env || !env->shadow_url)
+			return 0;
+		if (sl_config_env_shadow_url(cfg, env, &u, err)) {
+			sl_buf_free(&u);
+			return -1;
+		}
+		base = cfg->dir;
+	} else {
+		return 0;
+	}
+	int rc = sl_db_open(out, u.s, base, err);
+	if (rc && err && !err->file[0])
+		sl_err_prefix(err, "shadow database: ");
+	sl_buf_free(&u);
+	return rc;
 }

@@ -39,10 +39,25 @@ struct sl_plan {
 	size_t n;
 	size_t pending;           /* migrations applied to the shadow */
 	char *shadow;             /* what the shadow was, for messages */
+	struct sl_strvec drift;   /* with a scratch database: where the live
+				   * schema differs from its replayed history */
 };
 
-int sl_plan_compute(struct sl_engine *eng, struct sl_plan *out, struct sl_error *err);
+/*
+ * scratch: an empty database of the same kind to plan on instead of a
+ * shadow of eng's (shadow_url), or NULL.
+ */
+struct sl_db;
+int sl_plan_compute(struct sl_engine *eng, struct sl_db *scratch, struct sl_plan *out,
+		    struct sl_error *err);
 void sl_plan_free(struct sl_plan *p);
+/*
+ * Open the scratch database to plan on: url if given, else the
+ * environment's shadow_url; *out stays NULL when there is neither.
+ */
+struct sl_config;
+int sl_plan_open_scratch(const struct sl_config *cfg, const char *env_name, const char *url,
+			 struct sl_db **out, struct sl_error *err);
 /*
  * Name, on each change, the feature contracts and model versions that
  * cover or read what it touches.  Returns how many breaking or destructive

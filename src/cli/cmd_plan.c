@@ -49,9 +49,12 @@ static void print_list(const char *what, const struct sl_strvec *v)
 int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 {
 	int forward_only = 0;
+	const char *shadow_url = NULL;
 	const struct sl_option opts[] = {
 		{ SL_OPT_FLAG, 0, "forward-only", &forward_only, NULL,
 		  "exit 1 on any breaking or destructive change" },
+		{ SL_OPT_STRING, 0, "shadow-url", &shadow_url, "URL",
+		  "plan on this empty scratch database (default: the environment's shadow_url)" },
 		{ SL_OPT_END, 0, NULL, NULL, NULL, NULL },
 	};
 	int rc = sl_cli_parse(ctx, argc, argv, opts, NULL);
@@ -59,7 +62,7 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 		return rc;
 	struct sl_error err;
 	sl_error_clear(&err);
-	struct sl_db *db = NULL;
+	struct sl_db *db = NULL, *scratch = NULL;
 	struct sl_engine eng;
 	struct sl_plan plan;
 	struct sl_lint_config lc;
@@ -81,7 +84,9 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 	if (sl_contracts_load(&contracts, ctx->cfg->features_dir, ctx->cfg->models_dir, &err))
 		goto fail;
 	sl_linter_set_contracts(l, &contracts);
-	if (sl_lint_pending(l, &eng, &files, &err) || sl_plan_compute(&eng, &plan, &err))
+	if (sl_plan_open_scratch(ctx->cfg, ctx->url ? NULL : ctx->env_selected, shadow_url, &scratch,
+				 &err) ||
+	    sl_lint_pending(l, &eng, &files, &err) || sl_plan_compute(&eng, scratch, &plan, &err))
 		goto fail;
 	size_t nbreak = sl_plan_count(&plan, SL_CH_BREAKING), ndestr = sl_plan_count(&plan, SL_CH_DESTRUCTIVE);
 	size_t nmodel = sl_plan_contracts(&plan, &contracts);
@@ -95,6 +100,7 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 		json_object_set_new(doc, "forward_only", json_boolean(lc.forward_only));
 		json_object_set_new(doc, "pending", json_integer((json_int_t)plan.pending));
 		json_object_set_new(doc, "model_breaking", json_integer((json_int_t)nmodel));
+		json_object_set_new(doc, "drift", strvec_json(&plan.drift));
 		json_t *changes = json_array();
 		for (size_t i = 0; i < plan.n; i++) {
 			const struct sl_change *c = &plan.v[i];
@@ -129,6 +135,12 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 				print_list("models", &c->models);
 			}
 		}
+		if (plan.drift.n) {
+			printf("\ndrift: %s differs from its replayed migration history:\n",
+			       ctx->env_selected);
+			for (size_t i = 0; i < plan.drift.n; i++)
+				printf("  %s\n", plan.drift.v[i]);
+		}
 		size_t n;
 		const struct sl_finding *f = sl_linter_findings(l, &n);
 		if (n)
@@ -146,6 +158,7 @@ int cmd_plan(int argc, char **argv, struct sl_ctx *ctx)
 	sl_linter_free(l);
 	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
+	sl_db_close(scratch);
 	sl_db_close(db);
 	return failed ? SL_FAILED : SL_OK;
 fail:
@@ -153,6 +166,7 @@ fail:
 	sl_linter_free(l);
 	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
+	sl_db_close(scratch);
 	sl_db_close(db);
 	return sl_cli_fail(ctx, &err);
 }

@@ -17,7 +17,7 @@ static const char *const top_keys[] = {
 	"project", "migrations", "environments", "default_environment",
 	"out_of_order", "group", "lock_timeout", "pipeline", "lint", "features", "models", NULL
 };
-static const char *const env_keys[] = { "url", "description", NULL };
+static const char *const env_keys[] = { "url", "description", "shadow_url", NULL };
 
 char *sl_path_resolve(const char *base, const char *path)
 {
@@ -133,6 +133,7 @@ void sl_config_free(struct sl_config *cfg)
 	for (size_t i = 0; i < cfg->nenvs; i++) {
 		free(cfg->envs[i].name);
 		free(cfg->envs[i].url);
+		free(cfg->envs[i].shadow_url);
 	}
 	free(cfg->envs);
 	free(cfg->path);
@@ -177,6 +178,14 @@ static int load_envs(struct sl_config *cfg, struct sl_ynode *envs, struct sl_err
 		e->url = sl_strdup(s);
 		e->line = url->line;
 		e->column = url->column;
+		struct sl_ynode *sh = v->type == SL_Y_MAP ? sl_ymap_get(v, "shadow_url") : NULL;
+		if (sh) {
+			if (sl_ynode_str(doc, sh, "shadow_url", &s, err))
+				return -1;
+			e->shadow_url = sl_strdup(s);
+			e->shadow_line = sh->line;
+			e->shadow_column = sh->column;
+		}
 	}
 	return 0;
 }
@@ -309,17 +318,31 @@ const struct sl_env *sl_config_env(const struct sl_config *cfg, const char *name
 	return NULL;
 }
 
-int sl_config_env_url(const struct sl_config *cfg, const struct sl_env *env,
-		      struct sl_buf *out, struct sl_error *err)
+static int expand_env(const struct sl_config *cfg, const struct sl_env *env, const char *raw,
+		      int line, int column, struct sl_buf *out, struct sl_error *err)
 {
 	char missing[256];
-	if (sl_expand_vars(env->url, out, missing, sizeof(missing))) {
-		sl_err_at(err, SL_USAGE, cfg->path, env->line, env->column,
+	if (sl_expand_vars(raw, out, missing, sizeof(missing))) {
+		sl_err_at(err, SL_USAGE, cfg->path, line, column,
 			  "environment '%s': variable %s is not set", env->name, missing);
 		sl_err_hint(err, "export %s, or write ${%s:-default}", missing, missing);
 		return -1;
 	}
 	return 0;
+}
+
+int sl_config_env_url(const struct sl_config *cfg, const struct sl_env *env,
+		      struct sl_buf *out, struct sl_error *err)
+{
+	return expand_env(cfg, env, env->url, env->line, env->column, out, err);
+}
+
+int sl_config_env_shadow_url(const struct sl_config *cfg, const struct sl_env *env,
+			     struct sl_buf *out, struct sl_error *err)
+{
+	if (!env->shadow_url)
+		return 0;
+	return expand_env(cfg, env, env->shadow_url, env->shadow_line, env->shadow_column, out, err);
 }
 
 const char sl_config_template[] =

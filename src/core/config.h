@@ -25,6 +25,8 @@ struct sl_env {
 	char *name;
 	char *url;                 /* as written, before ${VAR} expansion */
 	int line, column;          /* of the url value */
+	char *shadow_url;          /* scratch database for plan, or NULL */
+	int shadow_line, shadow_column;
 };
 
 struct sl_config {
@@ -62,6 +64,9 @@ const struct sl_env *sl_config_env(const struct sl_config *cfg, const char *name
 /* The env's URL with ${VAR} and ${VAR:-default} expanded, into out. */
 int sl_config_env_url(const struct sl_config *cfg, const struct sl_env *env,
 		      struct sl_buf *out, struct sl_error *err);
+/* The same for its shadow_url (out stays empty when there is none). */
+int sl_config_env_shadow_url(const struct sl_config *cfg, const struct sl_env *env,
+			     struct sl_buf *out, struct sl_error *err);
 
 /*
  * Expand ${VAR} / ${VAR:-default} in s.  On an unset variable without a

@@ -271,7 +271,7 @@ static int plan_step(const struct sl_run_opts *o, const struct sl_stage *stage,
 {
 	struct sl_contracts contracts;
 	memset(&contracts, 0, sizeof(contracts));
-	struct sl_db *db = NULL;
+	struct sl_db *db = NULL, *scratch = NULL;
 	struct sl_engine eng;
 	struct sl_lint_config lc;
 	struct sl_plan plan;
@@ -286,7 +286,9 @@ static int plan_step(const struct sl_run_opts *o, const struct sl_stage *stage,
 	if (fo && (!strcmp(fo, "true") || !strcmp(fo, "yes") || !strcmp(fo, "on")))
 		lc.forward_only = 1;
 	if (sl_contracts_load(&contracts, o->cfg->features_dir, o->cfg->models_dir, err) ||
-	    open_env(o, stage, step, &db, &eng, &env, err) || sl_plan_compute(&eng, &plan, err))
+	    open_env(o, stage, step, &db, &eng, &env, err) ||
+	    sl_plan_open_scratch(o->cfg, o->url_override ? NULL : env, NULL, &scratch, err) ||
+	    sl_plan_compute(&eng, scratch, &plan, err))
 		goto out;
 	size_t nb = sl_plan_count(&plan, SL_CH_BREAKING), nd = sl_plan_count(&plan, SL_CH_DESTRUCTIVE);
 	size_t nm = sl_plan_contracts(&plan, &contracts);
@@ -332,6 +334,7 @@ out:
 	sl_plan_free(&plan);
 	sl_contracts_free(&contracts);
 	sl_lint_config_free(&lc);
+	sl_db_close(scratch);
 	sl_db_close(db);
 	free(env);
 	return rc;

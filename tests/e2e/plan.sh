@@ -164,4 +164,48 @@ YAML
   expect_out 'ok +model-compatibility +dev: 1 pending, 2 model version\(s\) checked'
 }
 
+test_sqlite_plan_on_a_scratch_database_reports_drift() {
+  setup
+  sed -i 's|  dev:     {url: "sqlite:recsys.db", description: "local SQLite file"}|  dev:     {url: "sqlite:recsys.db", shadow_url: "sqlite:scratch.db"}|' recsys/sluice.yaml
+  sl -C recsys -q migrate --to 5
+  printf "ALTER TABLE items ADD COLUMN stock bigint;\n" > recsys/migrations/V7__stock.sql
+  sqlite3 recsys/recsys.db "CREATE TABLE hand_made (id integer)"
+  before=$(md5sum < recsys/recsys.db)
+  sl -C recsys plan --format json
+  expect_rc 0
+  expect_eq "$(md5sum < recsys/recsys.db)" "$before"
+  expect_eq "$(json 'd["pending"], sorted((c["kind"], c["object"]) for c in d["changes"]), d["drift"]')" \
+    "2 [('add column', 'items.attributes'), ('add column', 'items.stock')] ['add table hand_made']"
+  expect_eq "$(json '[c["rows"] for c in d["changes"]]')" "[4, 4]"
+  expect_eq "$(sqlite3 recsys/scratch.db "SELECT count(*) FROM sqlite_master")" 0
+  sl -C recsys plan
+  expect_out 'drift: dev differs from its replayed migration history:'
+  expect_out '  add table hand_made'
+  # a scratch database that is not empty is refused
+  sqlite3 recsys/scratch.db "CREATE TABLE leftover (id integer)"
+  sl -C recsys plan
+  expect_rc 3
+  expect_err 'the shadow database sqlite:scratch.db is not empty \(it has tables\)'
+}
+
+test_postgres_plan_on_a_scratch_database_leaves_both_unchanged() {
+  [ "$PG_OK" = 1 ] || return 0
+  setup
+  pg_db plan_d_$$
+  pg_createdb plan_d_scratch_$$
+  sl -C recsys --url "$URL" -q migrate --to 5
+  evolve
+  mv recsys/migrations/V7__evolve.sql recsys/migrations/V7__evolve.postgres.sql
+  pg_dump -d plan_d_$$ | grep -v restrict > before.sql
+  sl -C recsys --url "$URL" plan --shadow-url "$(pg_url plan_d_scratch_$$)" --format json
+  expect_rc 1   # drops ranker v1's input
+  pg_dump -d plan_d_$$ | grep -v restrict > after.sql
+  cmp -s before.sql after.sql || t_fail "pg_dump changed: $(diff before.sql after.sql | head -c 600)"
+  expect_eq "$(json 'd["pending"], d["drift"], d["shadow"].startswith("postgres")')" "2 [] True"
+  expect_eq "$(json 'sorted((c["kind"], c["object"], c["class"]) for c in d["changes"])')" \
+    "[('add column', 'items.attributes', 'safe'), ('add column', 'items.stock', 'safe'), ('add index', 'items_attributes', 'safe'), ('add index', 'users_country', 'safe'), ('add view', 'active_users', 'safe'), ('drop column', 'user_features.clicks_30d', 'destructive')]"
+  expect_eq "$(json '[c["rows"] for c in d["changes"] if c["object"] == "user_features.clicks_30d"]')" "[6]"
+  expect_eq "$(psql -Atd plan_d_scratch_$$ -c "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")" 0
+}
+
 t_run
