@@ -10,7 +10,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
            -Wformat=2 -Wvla -fno-strict-aliasing $(PKG_CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lpg_query -lm
 
-LIB_SRC  = $(sort $(wildcard src/core/*.c src/db/*.c src/migrate/*.c src/analyze/*.c src/contract/*.c src/stats/*.c src/observe/*.c src/pipeline/*.c src/cli/*.c))
+LIB_SRC  = $(sort $(wildcard src/core/*.c src/db/*.c src/migrate/*.c src/analyze/*.c src/contract/*.c src/stats/*.c src/quality/*.c src/observe/*.c src/pipeline/*.c src/cli/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 

@@ -465,10 +465,14 @@ static void report(struct sl_linter *l, const struct stmt_ctx *st, int location,
 	size_t off = st->off;
 	if (location >= 0 && l->loc_base + (size_t)location < l->len)
 		off = l->loc_base + (size_t)location;
-	int line, col, sline, scol, eline, ecol;
+	int line, col, sline, scol, eline;
 	pos_of(l, st->off, &sline, &scol);
 	pos_of(l, off, &line, &col);
-	pos_of(l, st->off + st->len, &eline, &ecol);
+	/* the statement's last line, without moving pos_of's cache past the
+	 * next finding of the same statement */
+	eline = line;
+	for (size_t i = off; i < st->off + st->len && i < l->len; i++)
+		eline += l->sql[i] == '\n';
 	if (suppressed(l, rule_id, sline, eline))
 		return;
 	struct sl_buf msg = SL_BUF_INIT;

@@ -110,8 +110,7 @@ int sl_lint_variants(struct sl_linter *l, const char *dir, size_t *checked,
 	*checked = 0;
 	memset(&lite, 0, sizeof(lite));
 	memset(&pg, 0, sizeof(pg));
-	if (sl_migrations_load(&lite, dir, "sqlite", err) ||
-	    sl_migrations_load(&pg, dir, "postgres", err))
+	if (sl_migrations_load(&lite, dir, "sqlite", err))
 		goto out;
 	int any = 0;
 	for (size_t i = 0; i < lite.n; i++)
@@ -120,16 +119,22 @@ int sl_lint_variants(struct sl_linter *l, const char *dir, size_t *checked,
 		rc = 0; /* no variants: nothing to compare */
 		goto out;
 	}
+	if (sl_migrations_load(&pg, dir, "postgres", err))
+		goto out;
 	if (sl_db_open(&shadow, "sqlite::memory:", NULL, err))
 		goto out;
+	size_t pk = 0;
 	for (size_t i = 0; i < lite.n; i++) {
 		const struct sl_migration *m = &lite.v[i];
 		if (m->skipped || m->kind != SL_VERSIONED)
 			continue;
+		/* both sets are sorted by version: walk pg alongside */
 		const struct sl_migration *p = NULL;
-		for (size_t k = 0; k < pg.n; k++)
-			if (pg.v[k].kind == SL_VERSIONED && !sl_version_cmp(pg.v[k].version, m->version))
-				p = &pg.v[k];
+		while (pk < pg.n && (pg.v[pk].kind != SL_VERSIONED ||
+				     sl_version_cmp(pg.v[pk].version, m->version) < 0))
+			pk++;
+		if (pk < pg.n && !sl_version_cmp(pg.v[pk].version, m->version))
+			p = &pg.v[pk];
 		int variant = m->dialect[0] || (p && p->dialect[0]);
 		struct sl_catalog before, after;
 		memset(&before, 0, sizeof(before));

@@ -65,6 +65,14 @@ struct sl_db_driver {
 	 */
 	int (*query)(struct sl_db *db, const char *sql, const char *const *params,
 		     int nparams, sl_row_fn cb, void *arg, struct sl_error *err);
+	/*
+	 * Stream the rows of one read-only query (no parameters) to cb without
+	 * holding the result: memory does not grow with the row count.  SQLite
+	 * steps its statement; PostgreSQL reads COPY (query) TO STDOUT, the
+	 * fastest way rows leave the server.  Values as for query().
+	 */
+	int (*stream)(struct sl_db *db, const char *sql, sl_row_fn cb, void *arg,
+		      struct sl_error *err);
 	int (*begin)(struct sl_db *db, struct sl_error *err);
 	int (*commit)(struct sl_db *db, struct sl_error *err);
 	int (*rollback)(struct sl_db *db, struct sl_error *err);

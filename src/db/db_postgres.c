@@ -172,6 +172,115 @@ static int pg_query(struct sl_db *db, const char *sql, const char *const *params
 	return 0;
 }
 
+/*
+ * Decode one row of COPY's text format in place: fields split by tabs,
+ * \N is NULL, backslash escapes (\b \f \n \r \t \v \\, octal \ooo and
+ * hex \xhh) as PostgreSQL writes them.  libpq hands the raw line over and
+ * has no decoder for it.  Returns the field count, or -1 if there are more
+ * than max.
+ */
+static int copy_fields(char *line, size_t len, const char **vals, int max)
+{
+	int n = 0;
+	char *w = line, *start = line;
+	int is_null = 0;
+	if (len && line[len - 1] == '\n')
+		len--;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || line[i] == '\t') {
+			if (n == max)
+				return -1;
+			*w++ = '\0';
+			vals[n++] = is_null ? NULL : start;
+			start = w;
+			is_null = 0;
+			continue;
+		}
+		if (line[i] != '\\' || i + 1 >= len) {
+			*w++ = line[i];
+			continue;
+		}
+		char c = line[++i];
+		switch (c) {
+		case 'N':
+			is_null = 1;
+			break;
+		case 'b': *w++ = '\b'; break;
+		case 'f': *w++ = '\f'; break;
+		case 'n': *w++ = '\n'; break;
+		case 'r': *w++ = '\r'; break;
+		case 't': *w++ = '\t'; break;
+		case 'v': *w++ = '\v'; break;
+		case 'x': {
+			int v = 0, k = 0;
+			while (k < 2 && i + 1 < len && isxdigit((unsigned char)line[i + 1])) {
+				char h = line[++i];
+				v = v * 16 + (isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10));
+				k++;
+			}
+			*w++ = (char)v;
+			break;
+		}
+		default:
+			if (c >= '0' && c <= '7') {
+				int v = c - '0', k = 1;
+				while (k < 3 && i + 1 < len && line[i + 1] >= '0' && line[i + 1] <= '7') {
+					v = v * 8 + (line[++i] - '0');
+					k++;
+				}
+				*w++ = (char)v;
+			} else {
+				*w++ = c;
+			}
+		}
+	}
+	return n;
+}
+
+static int pg_stream(struct sl_db *db, const char *sql, sl_row_fn cb, void *arg,
+		     struct sl_error *err)
+{
+	struct pg_db *d = (struct pg_db *)db;
+	struct sl_buf q = SL_BUF_INIT;
+	sl_buf_printf(&q, "COPY (%s) TO STDOUT", sql);
+	PGresult *res = PQexec(d->conn, q.s);
+	sl_buf_free(&q);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		pg_err(d, res, err);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	const char **vals = NULL;
+	int max = 0, stop = 0, rc = 0;
+	char *line;
+	int len;
+	while ((len = PQgetCopyData(d->conn, &line, 0)) > 0) {
+		if (!stop) {
+			int n;
+			while ((n = copy_fields(line, (size_t)len, vals, max)) < 0) {
+				max = max ? max * 2 : 16;
+				vals = sl_realloc(vals, (size_t)max * sizeof(*vals));
+			}
+			/* keep reading to the end: the connection must finish the COPY */
+			stop = cb(arg, n, vals) != 0;
+		}
+		PQfreemem(line);
+	}
+	free(vals);
+	if (len == -2) {
+		rc = sl_err(err, SL_ENV, "reading rows: %s", PQerrorMessage(d->conn));
+	}
+	while ((res = PQgetResult(d->conn))) {
+		if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pg_err(d, res, err);
+			rc = -1;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
 static int pg_begin(struct sl_db *db, struct sl_error *err)
 {
 	if (((struct pg_db *)db)->shadow)
@@ -679,6 +788,7 @@ const struct sl_db_driver sl_postgres_driver = {
 	.close = pg_close,
 	.exec = pg_exec_stmt,
 	.query = pg_query,
+	.stream = pg_stream,
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,

@@ -490,6 +490,13 @@ static int sqlite_count_rows(struct sl_db *db, const char *table, long long *row
 	return rc;
 }
 
+/* sqlite3_step already hands over one row at a time. */
+static int sqlite_stream(struct sl_db *db, const char *sql, sl_row_fn cb, void *arg,
+			 struct sl_error *err)
+{
+	return sqlite_query(db, sql, NULL, 0, cb, arg, err);
+}
+
 const struct sl_db_driver sl_sqlite_driver = {
 	.version = 1,
 	.name = "sqlite",
@@ -498,6 +505,7 @@ const struct sl_db_driver sl_sqlite_driver = {
 	.close = sqlite_close,
 	.exec = sqlite_exec,
 	.query = sqlite_query,
+	.stream = sqlite_stream,
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,

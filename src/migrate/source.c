@@ -42,6 +42,24 @@ static int next_run(const char **p, const char **run, size_t *len)
 	return 1;
 }
 
+char *sl_version_key(const char *v)
+{
+	struct sl_buf b = SL_BUF_INIT;
+	size_t keep = 0;
+	const char *run;
+	size_t len;
+	while (next_run(&v, &run, &len)) {
+		if (b.len)
+			sl_buf_addc(&b, '.');
+		sl_buf_add(&b, run, len);
+		if (!(len == 1 && run[0] == '0'))
+			keep = b.len; /* trailing zero runs compare equal to none */
+	}
+	b.len = keep;
+	b.s[keep] = '\0';
+	return sl_buf_detach(&b);
+}
+
 int sl_version_cmp(const char *a, const char *b)
 {
 	for (;;) {
@@ -126,6 +144,7 @@ struct group {
 	enum sl_mig_kind kind;
 	enum sl_layout layout;
 	char *version, *description;
+	char *vkey;                  /* sl_version_key of version */
 	struct file *files;
 	size_t nfiles;
 };
@@ -146,6 +165,7 @@ static void group_free(struct group *g)
 	}
 	free(g->files);
 	free(g->version);
+	free(g->vkey);
 	free(g->description);
 }
 
@@ -163,11 +183,13 @@ static int add_file(struct scan *sc, enum sl_mig_kind kind, enum sl_layout layou
 		    const char *dialect, int autocommit, const char *path, const char *rel)
 {
 	struct group *g = NULL;
-	for (size_t i = 0; i < sc->n; i++) {
+	char *vkey = kind == SL_VERSIONED ? sl_version_key(version) : NULL;
+	/* newest first: an up file's down file usually comes right after it */
+	for (size_t i = sc->n; i-- > 0;) {
 		struct group *c = &sc->g[i];
 		if (c->kind != kind)
 			continue;
-		if (kind == SL_VERSIONED ? sl_version_cmp(c->version, version) == 0
+		if (kind == SL_VERSIONED ? strcmp(c->vkey, vkey) == 0
 					 : strlen(c->description) == desc_len &&
 					   strncmp(c->description, desc, desc_len) == 0) {
 			g = c;
@@ -184,15 +206,19 @@ static int add_file(struct scan *sc, enum sl_mig_kind kind, enum sl_layout layou
 		g->kind = kind;
 		g->layout = layout;
 		g->version = version ? sl_strdup(version) : NULL;
+		g->vkey = vkey;
+		vkey = NULL;
 		g->description = desc_of(desc, desc_len);
 	}
 	for (size_t i = 0; i < g->nfiles; i++) {
-		if (g->files[i].up == up && strcmp(g->files[i].dialect, dialect) == 0)
+		if (g->files[i].up == up && strcmp(g->files[i].dialect, dialect) == 0) {
+			free(vkey);
 			return sl_err_at(sc->err, SL_USAGE, path, 0, 0,
 					 "%s %s is defined twice: here and in %s",
 					 kind == SL_VERSIONED ? "version" : "repeatable migration",
 					 kind == SL_VERSIONED ? version : g->description,
 					 g->files[i].rel);
+		}
 	}
 	g->files = sl_realloc(g->files, (g->nfiles + 1) * sizeof(*g->files));
 	struct file *f = &g->files[g->nfiles++];
@@ -203,6 +229,7 @@ static int add_file(struct scan *sc, enum sl_mig_kind kind, enum sl_layout layou
 	f->rel = sl_strdup(rel);
 	if (up && layout != g->layout && g->layout == SL_FLYWAY && layout != SL_FLYWAY)
 		g->layout = layout;
+	free(vkey);
 	return 0;
 }
 
@@ -392,9 +419,10 @@ static int scan_diesel(struct scan *sc, const char *dirname, const char *dir,
 	return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* By name, ignoring the type prefix. */
+static int cmp_name(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(*(char *const *)a + 1, *(char *const *)b + 1);
 }
 
 static int scan_dir(struct scan *sc, const char *dir, const char *rel, int depth)
@@ -408,30 +436,48 @@ static int scan_dir(struct scan *sc, const char *dir, const char *rel, int depth
 		return sl_err_at(sc->err, depth ? SL_USAGE : SL_USAGE, dir, 0, 0,
 				 "cannot read the migrations directory: %s", strerror(errno));
 	}
+	/* names with their type as one string ("f" or "d" + name): readdir's
+	 * d_type spares a stat per file, which dominated large histories */
 	struct sl_strvec names = SL_STRVEC_INIT;
 	struct dirent *e;
-	while ((e = readdir(dh)))
-		if (e->d_name[0] != '.')
-			sl_strvec_push(&names, e->d_name);
+	while ((e = readdir(dh))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char t = e->d_type == DT_DIR ? 'd' : e->d_type == DT_REG ? 'f' : '?';
+		if (t == '?' || e->d_type == DT_LNK) {
+			struct sl_buf p = SL_BUF_INIT;
+			struct stat st;
+			sl_buf_printf(&p, "%s/%s", dir, e->d_name);
+			t = stat(p.s, &st) != 0 ? 'x' : S_ISDIR(st.st_mode) ? 'd'
+						     : S_ISREG(st.st_mode) ? 'f' : 'x';
+			sl_buf_free(&p);
+		}
+		if (t == 'x')
+			continue;
+		struct sl_buf n = SL_BUF_INIT;
+		sl_buf_addc(&n, t);
+		sl_buf_adds(&n, e->d_name);
+		sl_strvec_push_owned(&names, sl_buf_detach(&n));
+	}
 	closedir(dh);
 	if (names.n)
-		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
+		qsort(names.v, names.n, sizeof(*names.v), cmp_name);
 	int rc = 0;
 	for (size_t i = 0; i < names.n && !rc; i++) {
+		const char *name = names.v[i] + 1;
 		struct sl_buf p = SL_BUF_INIT, r = SL_BUF_INIT;
-		sl_buf_printf(&p, "%s/%s", dir, names.v[i]);
+		sl_buf_printf(&p, "%s/%s", dir, name);
 		if (rel[0])
-			sl_buf_printf(&r, "%s/%s", rel, names.v[i]);
+			sl_buf_printf(&r, "%s/%s", rel, name);
 		else
-			sl_buf_adds(&r, names.v[i]);
-		struct stat st;
-		if (stat(p.s, &st) == 0 && S_ISDIR(st.st_mode)) {
+			sl_buf_adds(&r, name);
+		if (names.v[i][0] == 'd') {
 			int diesel = 0;
-			rc = scan_diesel(sc, names.v[i], p.s, r.s, &diesel);
+			rc = scan_diesel(sc, name, p.s, r.s, &diesel);
 			if (!rc && !diesel)
 				rc = scan_dir(sc, p.s, r.s, depth + 1);
-		} else if (stat(p.s, &st) == 0 && S_ISREG(st.st_mode)) {
-			rc = scan_file(sc, names.v[i], p.s, r.s);
+		} else {
+			rc = scan_file(sc, name, p.s, r.s);
 		}
 		sl_buf_free(&p);
 		sl_buf_free(&r);

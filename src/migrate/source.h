@@ -51,6 +51,9 @@ struct sl_migration_set {
 };
 
 /* Numeric-aware version comparison (<0, 0, >0). */
+/* A canonical spelling of a version: equal keys (strcmp) are equal
+ * versions under sl_version_cmp ("01.0" and "1" are "1"). Caller frees. */
+char *sl_version_key(const char *v);
 int sl_version_cmp(const char *a, const char *b);
 /* Is s a syntactically valid version (starts with a digit)? */
 int sl_version_valid(const char *s);
