@@ -107,6 +107,8 @@ bench: all
 
 bench-lint:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/lint.sh
+bench-gate:
+	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/gate.sh
 
 clean:
 	rm -rf $(B) sluice examples/recsys/*.db

@@ -60,9 +60,20 @@ const struct sl_command sl_commands[] = {
 	  "  --forward-only               destructive and backward-incompatible findings are errors\n"
 	  "  -a, --all                    every migration, without a database (default: pending ones)\n"
 	  "  --format sarif|junit|github  CI output (besides text and json)\n" },
-	{ "plan", cmd_plan, "plan [--forward-only]",
+	{ "plan", cmd_plan, "plan [--forward-only] [--shadow-url URL]",
 	  "apply pending migrations to a shadow and report each change, classified",
-	  "  --forward-only               exit 1 on any breaking or destructive change\n" },
+	  "  --forward-only               exit 1 on any breaking or destructive change\n"
+	  "  --shadow-url URL             plan on this empty scratch database\n" },
+	{ "profile", cmd_profile, "profile TABLE [--where SQL] [--sample N|P%] [--columns A,B] [-o FILE]",
+	  "profile a table's columns in one streaming pass; `profile merge FILE...` merges shards",
+	  "  --where SQL                  only rows matching this condition\n"
+	  "  --sample N|P%                read about N rows (or P percent), a repeatable draw\n"
+	  "  --columns A,B                only these columns\n"
+	  "  -o, --output FILE            also save the profile as JSON (for merge and baselines)\n" },
+	{ "gate", cmd_gate, "gate [TABLE...] [--where SQL] [--explain]",
+	  "run the data quality gates of the feature contracts; exit 1 when one fails",
+	  "  --where SQL                  only rows matching this condition\n"
+	  "  --explain                    print the SQL each metric came from\n" },
 	{ "run", cmd_run, "run [FILE]",
 	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
 	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },

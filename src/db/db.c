@@ -227,3 +227,17 @@ void sl_catalog_free(struct sl_catalog *c)
 	free(c->v);
 	memset(c, 0, sizeof(*c));
 }
+
+void sl_db_quote_table(const struct sl_db_driver *d, struct sl_buf *b, const char *table)
+{
+	const char *dot = strchr(table, '.');
+	if (dot) {
+		char *schema = sl_strndup(table, (size_t)(dot - table));
+		d->quote_ident(b, schema);
+		free(schema);
+		sl_buf_addc(b, '.');
+		d->quote_ident(b, dot + 1);
+	} else {
+		d->quote_ident(b, table);
+	}
+}

@@ -176,6 +176,8 @@ void sl_mask_text(const char *url, const char *text, struct sl_buf *out);
 
 /* Append ident in SQL-standard double quotes ("a""b"): both drivers'. */
 void sl_quote_ident_std(struct sl_buf *out, const char *ident);
+/* "schema.table" or "table" from config or a contract, each part quoted. */
+void sl_db_quote_table(const struct sl_db_driver *d, struct sl_buf *out, const char *table);
 
 /* Line (1-based) of byte offset off in s. */
 int sl_line_of(const char *s, size_t off);

@@ -630,38 +630,38 @@ static int pg_catalog(struct sl_db *db, struct sl_catalog *out, struct sl_error 
 {
 	memset(out, 0, sizeof(*out));
 	return pg_query(db,
-		"SELECT 'table', " PG_USER_REL("c", "n") ", NULL, '', false, NULL"
+		"SELECT 'table', " PG_USER_REL("c", "n") ", NULL, '', false, NULL, 0"
 		" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 		" WHERE c.relkind IN ('r', 'p') AND" PG_USER_NS("n")
 		" UNION ALL"
 		" SELECT 'column', " PG_USER_REL("c", "n") " || '.' || a.attname, " PG_USER_REL("c", "n") ","
-		" format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid)"
+		" format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid), a.attnum"
 		" FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
 		" JOIN pg_namespace n ON n.oid = c.relnamespace"
 		" LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
 		" WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND" PG_USER_NS("n")
 		" UNION ALL"
 		" SELECT 'index', " PG_USER_REL("ci", "n") ", " PG_USER_REL("ct", "n") ","
-		" pg_get_indexdef(i.indexrelid), false, NULL"
+		" pg_get_indexdef(i.indexrelid), false, NULL, 0"
 		" FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid"
 		" JOIN pg_class ct ON ct.oid = i.indrelid JOIN pg_namespace n ON n.oid = ct.relnamespace"
 		" WHERE" PG_USER_NS("n")
 		" UNION ALL"
-		" SELECT 'view', " PG_USER_REL("c", "n") ", NULL, pg_get_viewdef(c.oid), false, NULL"
+		" SELECT 'view', " PG_USER_REL("c", "n") ", NULL, pg_get_viewdef(c.oid), false, NULL, 0"
 		" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 		" WHERE c.relkind IN ('v', 'm') AND" PG_USER_NS("n")
 		" UNION ALL"
-		" SELECT 'trigger', t.tgname, " PG_USER_REL("c", "n") ", pg_get_triggerdef(t.oid), false, NULL"
+		" SELECT 'trigger', t.tgname, " PG_USER_REL("c", "n") ", pg_get_triggerdef(t.oid), false, NULL, 0"
 		" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
 		" JOIN pg_namespace n ON n.oid = c.relnamespace"
 		" WHERE NOT t.tgisinternal AND" PG_USER_NS("n")
 		" UNION ALL"
 		" SELECT 'constraint', " PG_USER_REL("c", "n") " || '.' || con.conname, " PG_USER_REL("c", "n") ","
-		" pg_get_constraintdef(con.oid), false, NULL"
+		" pg_get_constraintdef(con.oid), false, NULL, 0"
 		" FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid"
 		" JOIN pg_namespace n ON n.oid = c.relnamespace"
 		" WHERE con.contype IN ('c', 'f', 'u', 'p', 'x') AND" PG_USER_NS("n")
-		" ORDER BY 1, 2",
+		" ORDER BY 1, 3, 7, 2",  /* columns in table order */
 		NULL, 0, cat_cb, out, err);
 }
 

@@ -11,6 +11,7 @@
 #include "../analyze/lint.h"
 #include "../analyze/plan.h"
 #include "../contract/contract.h"
+#include "../quality/gate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@ static long mono_ms(void)
 static const char *const env_args[] = { "env", NULL };
 static const char *const migrate_args[] = { "env", "to", "group", NULL };
 static const char *const lint_args[] = { "env", "forward_only", NULL };
+static const char *const gate_args[] = { "env", "table", NULL };
 
 static int check_map_args(const struct sl_ydoc *doc, const struct sl_ynode *args,
 			  const char *const *allowed, const char *what, struct sl_error *err)
@@ -77,6 +79,11 @@ static int check_lint(const struct sl_ydoc *doc, const struct sl_ynode *args,
 	const struct sl_ynode *fo = sl_ymap_get(args, "forward_only");
 	int b;
 	return fo ? sl_ynode_bool(doc, fo, "forward_only", &b, err) : 0;
+}
+
+static int check_gate(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
+{
+	return check_map_args(doc, args, gate_args, "gate", err);
 }
 
 static int check_run(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
@@ -352,6 +359,95 @@ static int step_model_compat(const struct sl_run_opts *o, const struct sl_stage 
 	return plan_step(o, stage, step, 1, detail, err);
 }
 
+/*
+ * The data gates of the feature contracts (one table's, with {table}); a
+ * step that names a family runs only those gates: "data-drift-threshold"
+ * the drift gate, "bias-ratio-threshold" the fairness gates,
+ * "feature-quality-checks" schema, completeness, validity, uniqueness and
+ * freshness.
+ */
+static int gate_step(const struct sl_run_opts *o, const struct sl_stage *stage,
+		     const struct sl_pstep *step, const char *family, struct sl_buf *detail,
+		     struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	struct sl_contracts contracts;
+	struct sl_gate_report rep;
+	char *env = NULL;
+	int rc = -1;
+	memset(&contracts, 0, sizeof(contracts));
+	memset(&rep, 0, sizeof(rep));
+	const char *table = arg_str(step->args, "table");
+	if (sl_contracts_load(&contracts, o->cfg->features_dir, o->cfg->models_dir, err) ||
+	    open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	struct sl_gate_opts go = { 0, NULL };
+	size_t tables = 0;
+	for (size_t i = 0; i < contracts.nfeatures; i++) {
+		if (table && !sl_table_is(contracts.features[i].table, table))
+			continue;
+		tables++;
+		if (sl_gates_run(db, &contracts.features[i], &go, &rep, err))
+			goto out;
+	}
+	if (!tables) {
+		sl_err(err, SL_USAGE, "no feature contract%s%s in %s", table ? " for table " : "s",
+		       table ? table : "", o->cfg->features_dir);
+		goto out;
+	}
+	size_t run = 0;
+	for (size_t i = 0; i < rep.n; i++) {
+		const struct sl_gate_result *g = &rep.v[i];
+		int in = !family || (!strcmp(family, "drift") ? !strcmp(g->gate, "drift")
+				     : !strcmp(family, "fairness") ? !strcmp(g->gate, "fairness")
+				     : strcmp(g->gate, "drift") && strcmp(g->gate, "fairness"));
+		if (!in)
+			continue;
+		run++;
+		if (!g->passed) {
+			sl_err(err, SL_FAILED, "gate %s%s%s of %s: %.4g %s %.4g%s", g->gate,
+			       g->subject ? " " : "", g->subject ? g->subject : "", g->table, g->score,
+			       g->higher_is_better ? "<" : ">", g->threshold,
+			       sl_gate_failed(&rep) > 1 ? " (and more: run 'sluice gate')" : "");
+			sl_err_hint(err, "sluice gate %s --explain shows the rows and the SQL", g->table);
+			goto out;
+		}
+	}
+	sl_buf_printf(detail, "%s: %zu gate(s) on %zu table(s) passed", env, run, tables);
+	rc = 0;
+out:
+	sl_gate_report_free(&rep);
+	sl_contracts_free(&contracts);
+	sl_db_close(db);
+	free(env);
+	return rc;
+}
+
+static int step_gate(const struct sl_run_opts *o, const struct sl_stage *stage,
+		     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return gate_step(o, stage, step, NULL, detail, err);
+}
+
+static int step_quality(const struct sl_run_opts *o, const struct sl_stage *stage,
+			const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return gate_step(o, stage, step, "quality", detail, err);
+}
+
+static int step_drift(const struct sl_run_opts *o, const struct sl_stage *stage,
+		      const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return gate_step(o, stage, step, "drift", detail, err);
+}
+
+static int step_fairness(const struct sl_run_opts *o, const struct sl_stage *stage,
+			 const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return gate_step(o, stage, step, "fairness", detail, err);
+}
+
 static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
 		    const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
 {
@@ -407,6 +503,13 @@ const struct sl_step_def sl_step_registry[] = {
 	  check_env, step_bias_required },
 	{ "model-compatibility", "no pending change drops, renames or narrows a model contract's "
 	  "input or label (shadow plan; {env})", check_env, step_model_compat },
+	{ "gate", "every data gate of the feature contracts ({env, table})", check_gate, step_gate },
+	{ "feature-quality-checks", "schema, completeness, validity, uniqueness and freshness "
+	  "gates ({env, table})", check_gate, step_quality },
+	{ "data-drift-threshold", "the drift gate against each table's baseline ({env, table})",
+	  check_gate, step_drift },
+	{ "bias-ratio-threshold", "the fairness gates of the protected columns ({env, table})",
+	  check_gate, step_fairness },
 	{ "run", "an external command; its exit code decides", check_run, step_run },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -16,12 +16,18 @@
  *   jensenshannon scipy.spatial.distance.jensenshannon(ref%, cur%) (natural
  *               log: the square root of the JS divergence) on binned data;
  *               drift when >= 0.1.
- *   psi, kl, hellinger on the same binned data (Evidently's formulas).
- * Binned data (Evidently's get_binned_data): numbers -> edges from
- * numpy.histogram_bin_edges(reference + current, bins="sturges"), counts per
- * bin divided by each sample's size; categories -> the union of values,
- * frequency per value; every empty bin gets SL_DRIFT_EPS (0.0001) instead
- * of 0.
+ *   psi, kl      on binned data with empty bins filled (Evidently's formulas;
+ *               kl as scipy.stats.entropy, which normalises both sides);
+ *   hellinger   Evidently's sqrt(1 - clip(sum sqrt(p q), 0, 1)).
+ * Binned data (Evidently's get_binned_data): numbers whose reference has
+ * more than 20 distinct values -> edges from numpy.histogram_bin_edges(
+ * reference + current, bins="sturges"), counts per bin divided by each
+ * sample's size; otherwise (and categories) -> the union of values,
+ * frequency per value.  PSI and KL fill every empty bin with SL_DRIFT_EPS
+ * (0.0001); Jensen-Shannon and Hellinger take the shares as they are
+ * (Evidently's feel_zeroes=False).  Evidently's Hellinger bins numbers on
+ * Sturges edges over the distinct values; sluice uses the same edges as
+ * for the other divergences (a documented difference).
  * Default choice (Evidently's get_default_stattest): reference of at most
  * 1000 rows: numbers with more than 5 distinct values -> ks, otherwise more
  * than 2 categories -> chisquare, else z; larger references: numbers with

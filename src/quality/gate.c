@@ -1,0 +1,931 @@
+/*
+ * gate.c - data quality gates over one streaming pass (see gate.h).
+ */
+#include "gate.h"
+#include "../contract/contract.h"
+#include "../core/buf.h"
+#include "../core/config.h"
+#include "../core/error.h"
+#include "../core/yaml.h"
+#include "../db/db.h"
+#include "../stats/profile.h"
+#include "baseline.h"
+#include "drift.h"
+
+#include <errno.h>
+#include <math.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SAMPLE_KEYS 10
+#define MAX_GROUPS 1000
+
+/* ---- settings from the contract's gates: section ---------------------------- */
+
+static double gate_num(const struct sl_feature_contract *f, const char *gate, const char *key,
+		       double dflt)
+{
+	const struct sl_ynode *g = f->gates ? sl_ymap_get(f->gates, gate) : NULL;
+	const struct sl_ynode *v = g ? sl_ymap_get(g, key) : NULL;
+	if (!v || v->type != SL_Y_SCALAR)
+		return dflt;
+	char *end;
+	double d = strtod(v->scalar, &end);
+	return end != v->scalar && !*end ? d : dflt;
+}
+
+static const char *gate_str(const struct sl_feature_contract *f, const char *gate, const char *key)
+{
+	const struct sl_ynode *g = f->gates ? sl_ymap_get(f->gates, gate) : NULL;
+	const struct sl_ynode *v = g ? sl_ymap_get(g, key) : NULL;
+	return v && v->type == SL_Y_SCALAR ? v->scalar : NULL;
+}
+
+/* ---- the pass ------------------------------------------------------------ */
+
+struct keys {                     /* up to SAMPLE_KEYS keys of failing rows */
+	char *v[SAMPLE_KEYS];
+	size_t n;
+};
+
+static void keys_add(struct keys *k, const char *key)
+{
+	if (k->n < SAMPLE_KEYS)
+		k->v[k->n++] = sl_strdup(key);
+}
+
+static void keys_free(struct keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->v[i]);
+	k->n = 0;
+}
+
+static json_t *keys_json(const struct keys *k)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < k->n; i++)
+		json_array_append_new(a, json_string(k->v[i]));
+	return a;
+}
+
+struct colstate {
+	const struct sl_feature_col *c;
+	int idx;                      /* position in the row */
+	enum sl_type_family fam;
+	regex_t re;
+	int has_re;
+	unsigned long long nulls, checked, invalid;
+	unsigned long long bad_type, bad_range, bad_allowed, bad_regex, bad_null;
+	struct keys null_keys, bad_keys;
+};
+
+struct group {
+	char *value;
+	unsigned long long n, outcome_known, selected, tp, fp, fn, tn;
+};
+
+struct fairstate {
+	const struct sl_feature_col *c;
+	int idx;
+	struct group *g;
+	size_t ng;
+	int overflow;
+};
+
+struct pass {
+	const struct sl_feature_contract *f;
+	struct colstate *cols;
+	size_t ncols;
+	struct fairstate *fair;
+	size_t nfair;
+	int *key_idx;
+	size_t nkeys;
+	int ts_idx, label_idx, pred_idx;
+	unsigned long long rows;
+	char *ts_max;
+	double ts_max_num;
+	int ts_numeric;
+	struct sl_buf key;
+	struct sl_profile prof;       /* the contract's columns, for drift */
+};
+
+static int truth(const char *v, int *out)
+{
+	if (!v)
+		return -1;
+	if (!strcasecmp(v, "t") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcasecmp(v, "y")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcasecmp(v, "f") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+	    !strcasecmp(v, "n")) {
+		*out = 0;
+		return 0;
+	}
+	char *end;
+	double d = strtod(v, &end);
+	if (end == v || *end || !isfinite(d))
+		return -1;
+	*out = d != 0;
+	return 0;
+}
+
+static int allowed(const struct sl_feature_col *c, const char *v)
+{
+	char *end;
+	double dv = strtod(v, &end);
+	int vnum = end != v && !*end;
+	for (size_t i = 0; i < c->allowed.n; i++) {
+		const char *a = c->allowed.v[i];
+		if (!strcmp(a, v))
+			return 1;
+		if (vnum) {
+			double da = strtod(a, &end);
+			if (end != a && !*end && da == dv)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static void check_value(struct pass *p, struct colstate *s, const char *v)
+{
+	const struct sl_feature_col *c = s->c;
+	if (!v) {
+		s->nulls++;
+		if (c->nullable == 0) {
+			s->checked++;
+			s->invalid++;
+			s->bad_null++;
+			keys_add(&s->bad_keys, p->key.s);
+		}
+		keys_add(&s->null_keys, p->key.s);
+		return;
+	}
+	int has_checks = s->fam == SL_TF_INT || s->fam == SL_TF_FLOAT || s->fam == SL_TF_BOOL ||
+			 !isnan(c->min) || !isnan(c->max) || c->allowed.n || s->has_re;
+	if (!has_checks)
+		return;
+	s->checked++;
+	int bad = 0;
+	if (s->fam == SL_TF_INT || s->fam == SL_TF_FLOAT) {
+		char *end;
+		errno = 0;
+		double d = strtod(v, &end);
+		if (end == v || *end || !isfinite(d) || (s->fam == SL_TF_INT && d != floor(d))) {
+			s->bad_type++;
+			bad = 1;
+		} else if ((!isnan(c->min) && d < c->min) || (!isnan(c->max) && d > c->max)) {
+			s->bad_range++;
+			bad = 1;
+		}
+	} else if (s->fam == SL_TF_BOOL) {
+		int t;
+		if (truth(v, &t)) {
+			s->bad_type++;
+			bad = 1;
+		}
+	}
+	if (!bad && c->allowed.n && !allowed(c, v)) {
+		s->bad_allowed++;
+		bad = 1;
+	}
+	if (!bad && s->has_re && regexec(&s->re, v, 0, NULL, 0) != 0) {
+		s->bad_regex++;
+		bad = 1;
+	}
+	if (bad) {
+		s->invalid++;
+		keys_add(&s->bad_keys, p->key.s);
+	}
+}
+
+static void fair_add(struct pass *p, struct fairstate *fs, const char *const *vals)
+{
+	const char *gv = vals[fs->idx] ? vals[fs->idx] : "(null)";
+	struct group *g = NULL;
+	for (size_t i = 0; i < fs->ng; i++)
+		if (!strcmp(fs->g[i].value, gv)) {
+			g = &fs->g[i];
+			break;
+		}
+	if (!g) {
+		if (fs->ng == MAX_GROUPS) {
+			fs->overflow = 1;
+			return;
+		}
+		fs->g = sl_realloc(fs->g, (fs->ng + 1) * sizeof(*fs->g));
+		g = &fs->g[fs->ng++];
+		memset(g, 0, sizeof(*g));
+		g->value = sl_strdup(gv);
+	}
+	g->n++;
+	int label = -1, pred = -1, t;
+	if (p->label_idx >= 0 && !truth(vals[p->label_idx], &t))
+		label = t;
+	if (p->pred_idx >= 0 && !truth(vals[p->pred_idx], &t))
+		pred = t;
+	int outcome = p->pred_idx >= 0 ? pred : label;
+	if (outcome < 0)
+		return;
+	g->outcome_known++;
+	g->selected += outcome == 1;
+	if (label >= 0 && pred >= 0) {
+		g->tp += label && pred;
+		g->fp += !label && pred;
+		g->fn += label && !pred;
+		g->tn += !label && !pred;
+	}
+}
+
+static int on_row(void *arg, int ncols, const char *const *vals)
+{
+	struct pass *p = arg;
+	(void)ncols;
+	p->rows++;
+	sl_buf_reset(&p->key);
+	for (size_t i = 0; i < p->nkeys; i++) {
+		if (i)
+			sl_buf_addc(&p->key, ',');
+		const char *v = vals[p->key_idx[i]];
+		sl_buf_adds(&p->key, v ? v : "NULL");
+	}
+	if (!p->nkeys)
+		sl_buf_printf(&p->key, "row %llu", p->rows);
+	p->prof.rows++;
+	for (size_t i = 0; i < p->ncols; i++) {
+		check_value(p, &p->cols[i], vals[p->cols[i].idx]);
+		sl_colprof_add(&p->prof.cols[i], vals[p->cols[i].idx], p->prof.exact_rows);
+	}
+	for (size_t i = 0; i < p->nfair; i++)
+		fair_add(p, &p->fair[i], vals);
+	if (p->ts_idx >= 0 && vals[p->ts_idx]) {
+		const char *v = vals[p->ts_idx];
+		if (p->ts_numeric) {
+			double d = strtod(v, NULL);
+			if (p->rows == 1 || d > p->ts_max_num)
+				p->ts_max_num = d;
+		} else if (!p->ts_max || strcmp(v, p->ts_max) > 0) {
+			free(p->ts_max);
+			p->ts_max = sl_strdup(v);
+		}
+	}
+	return 0;
+}
+
+/* ---- SQL for evidence ---------------------------------------------------- */
+
+static void quote_lit(struct sl_buf *b, const char *s)
+{
+	sl_buf_addc(b, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sl_buf_addc(b, '\'');
+		sl_buf_addc(b, *s);
+	}
+	sl_buf_addc(b, '\'');
+}
+
+/* SELECT <keys> FROM <table> WHERE */
+static void select_keys(const struct sl_db_driver *d, const struct sl_feature_contract *f,
+			struct sl_buf *b)
+{
+	sl_buf_adds(b, "SELECT ");
+	for (size_t i = 0; i < f->keys.n; i++) {
+		if (i)
+			sl_buf_adds(b, ", ");
+		d->quote_ident(b, f->keys.v[i]);
+	}
+	if (!f->keys.n)
+		sl_buf_adds(b, "*");
+	sl_buf_adds(b, " FROM ");
+	sl_db_quote_table(d, b, f->table);
+	sl_buf_adds(b, " WHERE ");
+}
+
+static char *null_sql(const struct sl_db_driver *d, const struct sl_feature_contract *f,
+		      const char *col)
+{
+	struct sl_buf b = SL_BUF_INIT;
+	select_keys(d, f, &b);
+	d->quote_ident(&b, col);
+	sl_buf_adds(&b, " IS NULL");
+	return sl_buf_detach(&b);
+}
+
+/* The rows failing a column's validity checks, as SQL. */
+static char *invalid_sql(const struct sl_db_driver *d, const struct sl_feature_contract *f,
+			 const struct colstate *s, int pg)
+{
+	const struct sl_feature_col *c = s->c;
+	struct sl_buf b = SL_BUF_INIT, q = SL_BUF_INIT, cond = SL_BUF_INIT;
+	d->quote_ident(&q, c->name);
+	if (pg && (s->fam == SL_TF_INT || s->fam == SL_TF_FLOAT) && (!isnan(c->min) || !isnan(c->max)))
+		; /* the database's type already guarantees numbers */
+	else if (!pg && (s->fam == SL_TF_INT || s->fam == SL_TF_FLOAT))
+		sl_buf_printf(&cond, "typeof(%s) IN ('integer', 'real')%s", q.s,
+			      s->fam == SL_TF_INT ? "" : "");
+	if (!isnan(c->min))
+		sl_buf_printf(&cond, "%s%s >= %.17g", cond.len ? " AND " : "", q.s, c->min);
+	if (!isnan(c->max))
+		sl_buf_printf(&cond, "%s%s <= %.17g", cond.len ? " AND " : "", q.s, c->max);
+	if (c->allowed.n) {
+		sl_buf_printf(&cond, "%s%s IN (", cond.len ? " AND " : "", q.s);
+		for (size_t i = 0; i < c->allowed.n; i++) {
+			if (i)
+				sl_buf_adds(&cond, ", ");
+			quote_lit(&cond, c->allowed.v[i]);
+		}
+		sl_buf_addc(&cond, ')');
+	}
+	if (s->has_re && pg) {
+		sl_buf_printf(&cond, "%s%s ~ ", cond.len ? " AND " : "", q.s);
+		quote_lit(&cond, c->regex);
+	}
+	select_keys(d, f, &b);
+	if (c->nullable == 0)
+		sl_buf_printf(&b, "%s IS NULL%s", q.s, cond.len ? " OR " : "");
+	if (cond.len)
+		sl_buf_printf(&b, "(%s IS NOT NULL AND NOT (%s))", q.s, cond.s);
+	else if (c->nullable != 0)
+		sl_buf_adds(&b, "false");
+	if (s->has_re && !pg)
+		sl_buf_adds(&b, " -- SQLite has no regex operator: the regex is not in this SQL");
+	sl_buf_free(&q);
+	sl_buf_free(&cond);
+	return sl_buf_detach(&b);
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+static struct sl_gate_result *add_result(struct sl_gate_report *rep, const char *table,
+					 const char *gate, const char *subject, double score,
+					 double threshold, int higher_is_better)
+{
+	rep->v = sl_realloc(rep->v, (rep->n + 1) * sizeof(*rep->v));
+	struct sl_gate_result *g = &rep->v[rep->n++];
+	g->table = sl_strdup(table);
+	g->gate = sl_strdup(gate);
+	g->subject = subject ? sl_strdup(subject) : NULL;
+	g->score = score;
+	g->threshold = threshold;
+	g->higher_is_better = higher_is_better;
+	g->passed = isfinite(score) && (higher_is_better ? score >= threshold : score <= threshold);
+	g->details = json_object();
+	return g;
+}
+
+static void explain(struct sl_gate_report *rep, const struct sl_gate_opts *o, const char *what,
+		    const char *sql)
+{
+	if (!o->explain)
+		return;
+	if (!rep->explain)
+		rep->explain = sl_calloc(1, sizeof(*rep->explain));
+	struct sl_buf b = SL_BUF_INIT;
+	sl_buf_printf(&b, "%s: %s", what, sql);
+	sl_strvec_push_owned(rep->explain, sl_buf_detach(&b));
+}
+
+void sl_gate_report_free(struct sl_gate_report *rep)
+{
+	for (size_t i = 0; i < rep->n; i++) {
+		free(rep->v[i].table);
+		free(rep->v[i].gate);
+		free(rep->v[i].subject);
+		json_decref(rep->v[i].details);
+	}
+	free(rep->v);
+	if (rep->explain) {
+		sl_strvec_free(rep->explain);
+		free(rep->explain);
+	}
+	memset(rep, 0, sizeof(*rep));
+}
+
+size_t sl_gate_failed(const struct sl_gate_report *rep)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < rep->n; i++)
+		n += !rep->v[i].passed;
+	return n;
+}
+
+static json_t *jnum(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *sl_gate_result_json(const struct sl_gate_result *g)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "table", json_string(g->table));
+	json_object_set_new(o, "gate", json_string(g->gate));
+	json_object_set_new(o, "column", g->subject ? json_string(g->subject) : json_null());
+	json_object_set_new(o, "score", jnum(g->score));
+	json_object_set_new(o, "threshold", jnum(g->threshold));
+	json_object_set_new(o, "passed", json_boolean(g->passed));
+	json_object_set_new(o, "details", json_incref(g->details));
+	return o;
+}
+
+/* ---- freshness ----------------------------------------------------------- */
+
+/* Seconds since the epoch of "YYYY-MM-DD[ T]HH:MM:SS[.fff][Z|+HH[:MM]]". */
+static int parse_time(const char *s, double *out)
+{
+	int y, mo, d, h = 0, mi = 0, n = 0;
+	double sec = 0;
+	if (sscanf(s, "%d-%d-%d%n", &y, &mo, &d, &n) != 3)
+		return -1;
+	const char *p = s + n;
+	if (*p == ' ' || *p == 'T') {
+		int k = 0;
+		if (sscanf(p + 1, "%d:%d:%lf%n", &h, &mi, &sec, &k) < 2)
+			return -1;
+		p += 1 + k;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	double t = (double)timegm(&tm) + sec;
+	if (*p == '+' || *p == '-') {
+		int oh = 0, om = 0;
+		sscanf(p + 1, "%2d:%2d", &oh, &om);
+		if (!om && strlen(p + 1) == 4)
+			sscanf(p + 1, "%2d%2d", &oh, &om);
+		double off = oh * 3600.0 + om * 60.0;
+		t += *p == '+' ? -off : off;
+	}
+	*out = t;
+	return 0;
+}
+
+/* ---- running the gates --------------------------------------------------- */
+
+struct dup {
+	unsigned long long rows, keys;
+	struct keys sample;
+	size_t nk;
+};
+
+/* A duplicated key: its columns, then its count. */
+static int on_dup(void *arg, int n, const char *const *v)
+{
+	struct dup *du = arg;
+	du->keys++;
+	du->rows += strtoull(v[n - 1] ? v[n - 1] : "0", NULL, 10);
+	struct sl_buf b = SL_BUF_INIT;
+	for (size_t i = 0; i < du->nk && (int)i < n - 1; i++)
+		sl_buf_printf(&b, "%s%s", i ? "," : "", v[i] ? v[i] : "NULL");
+	keys_add(&du->sample, b.s);
+	sl_buf_free(&b);
+	return 0;
+}
+
+static int add_col(struct sl_strvec *sel, const char *name)
+{
+	for (size_t i = 0; i < sel->n; i++)
+		if (!strcasecmp(sel->v[i], name))
+			return (int)i;
+	sl_strvec_push(sel, name);
+	return (int)sel->n - 1;
+}
+
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : (a > 0 ? 0 : 1);
+}
+
+static void fairness_results(struct sl_gate_report *rep, const struct sl_feature_contract *f,
+			     const struct pass *p, int has_pred, int has_label)
+{
+	double min_ratio = gate_num(f, "fairness", "min_ratio", 0.85);
+	double min_group = gate_num(f, "fairness", "min_group_size", 30);
+	const char *metric = gate_str(f, "fairness", "metric");
+	if (!metric)
+		metric = "demographic_parity";
+	for (size_t i = 0; i < p->nfair; i++) {
+		const struct fairstate *fs = &p->fair[i];
+		double smin = INFINITY, smax = -INFINITY, tmin = INFINITY, tmax = -INFINITY;
+		double pmin = INFINITY, pmax = -INFINITY;
+		json_t *groups = json_array();
+		size_t small = 0, measured = 0;
+		int all_small = 1;
+		for (size_t k = 0; k < fs->ng; k++)
+			all_small &= (double)fs->g[k].n < min_group;
+		for (size_t k = 0; k < fs->ng; k++) {
+			const struct group *g = &fs->g[k];
+			json_t *o = json_object();
+			json_object_set_new(o, "group", json_string(g->value));
+			json_object_set_new(o, "n", json_integer((json_int_t)g->n));
+			double sr = g->outcome_known ? (double)g->selected / (double)g->outcome_known : NAN;
+			json_object_set_new(o, "selection_rate", jnum(sr));
+			double pos = (double)(g->tp + g->fn), neg = (double)(g->fp + g->tn);
+			double tpr = pos > 0 ? g->tp / pos : NAN, fpr = neg > 0 ? g->fp / neg : NAN;
+			double fnr = pos > 0 ? g->fn / pos : NAN;
+			json_object_set_new(o, "tpr", has_pred && has_label ? jnum(tpr) : json_null());
+			json_object_set_new(o, "fpr", has_pred && has_label ? jnum(fpr) : json_null());
+			json_object_set_new(o, "fnr", has_pred && has_label ? jnum(fnr) : json_null());
+			int is_small = (double)g->n < min_group;
+			json_object_set_new(o, "small", json_boolean(is_small));
+			json_array_append_new(groups, o);
+			small += is_small;
+			/* small groups are listed and flagged but left out of the
+			 * ratios (one row's outcome is not a rate), unless every
+			 * group is small */
+			if (!isfinite(sr) || (is_small && !all_small))
+				continue;
+			measured++;
+			smin = fmin(smin, sr);
+			smax = fmax(smax, sr);
+			if (isfinite(tpr)) {
+				tmin = fmin(tmin, tpr);
+				tmax = fmax(tmax, tpr);
+			}
+			if (isfinite(fpr)) {
+				pmin = fmin(pmin, fpr);
+				pmax = fmax(pmax, fpr);
+			}
+		}
+		double dp_ratio = measured ? ratio(smin, smax) : NAN;
+		double dp_diff = measured ? smax - smin : NAN;
+		double eo_diff = isfinite(tmax) ? tmax - tmin : NAN;
+		double eo_ratio = isfinite(tmax) ? ratio(tmin, tmax) : NAN;
+		double eodds_diff = isfinite(eo_diff) && isfinite(pmax) ? fmax(eo_diff, pmax - pmin) : NAN;
+		double eodds_ratio = isfinite(eo_ratio) && isfinite(pmax) ? fmin(eo_ratio, ratio(pmin, pmax))
+									   : NAN;
+		double score = !strcmp(metric, "equalized_odds") ? eodds_ratio
+			       : !strcmp(metric, "equal_opportunity") ? eo_ratio : dp_ratio;
+		struct sl_gate_result *g = add_result(rep, f->table, "fairness", fs->c->name, score,
+						      min_ratio, 1);
+		json_object_set_new(g->details, "column", json_string(fs->c->name));
+		json_object_set_new(g->details, "metric", json_string(metric));
+		json_object_set_new(g->details, "outcome",
+				    json_string(has_pred ? "prediction" : has_label ? "label" : "none"));
+		json_object_set_new(g->details, "ratio", jnum(dp_ratio));
+		json_object_set_new(g->details, "difference", jnum(dp_diff));
+		json_object_set_new(g->details, "equal_opportunity_difference", jnum(eo_diff));
+		json_object_set_new(g->details, "equal_opportunity_ratio", jnum(eo_ratio));
+		json_object_set_new(g->details, "equalized_odds_difference", jnum(eodds_diff));
+		json_object_set_new(g->details, "equalized_odds_ratio", jnum(eodds_ratio));
+		json_object_set_new(g->details, "small_groups", json_integer((json_int_t)small));
+		json_object_set_new(g->details, "min_group_size", json_real(min_group));
+		json_object_set_new(g->details, "groups", groups);
+		if (fs->overflow)
+			json_object_set_new(g->details, "note",
+					    json_string("more than 1000 groups: bucket the column"));
+		if (!has_pred && !has_label) {
+			g->passed = 0;
+			json_object_set_new(g->details, "note",
+					    json_string("the contract has neither prediction nor label: "
+							"nothing to measure"));
+		}
+	}
+}
+
+int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
+		 const struct sl_gate_opts *o, struct sl_gate_report *rep, struct sl_error *err)
+{
+	const struct sl_db_driver *d = db->driver;
+	int pg = strcmp(d->name, "postgres") == 0;
+	struct sl_catalog cat;
+	memset(&cat, 0, sizeof(cat));
+	if (d->catalog(db, &cat, err))
+		return -1;
+	const char *bare = !strncasecmp(f->table, "public.", 7) ? f->table + 7 : f->table;
+	int rc = -1;
+	struct pass p;
+	memset(&p, 0, sizeof(p));
+	struct sl_strvec sel = SL_STRVEC_INIT, missing = SL_STRVEC_INIT;
+	struct sl_buf q = SL_BUF_INIT;
+	p.f = f;
+	p.ts_idx = p.label_idx = p.pred_idx = -1;
+	if (!sl_catalog_find(&cat, "table", bare)) {
+		struct sl_gate_result *g = add_result(rep, f->table, "schema", NULL, 0, 1, 1);
+		json_object_set_new(g->details, "error", json_string("the table does not exist"));
+		rc = 0;
+		goto out;
+	}
+	/* which columns exist: a missing one fails the schema gate */
+	struct sl_buf k = SL_BUF_INIT;
+#define EXISTS(name) (sl_buf_reset(&k), sl_buf_printf(&k, "%s.%s", bare, name), \
+		      sl_catalog_find(&cat, "column", k.s) != NULL)
+	for (size_t i = 0; i < f->keys.n; i++)
+		if (!EXISTS(f->keys.v[i]))
+			sl_strvec_push(&missing, f->keys.v[i]);
+	for (size_t i = 0; i < f->ncols; i++)
+		if (!EXISTS(f->cols[i].name))
+			sl_strvec_push(&missing, f->cols[i].name);
+	if (f->timestamp && !EXISTS(f->timestamp))
+		sl_strvec_push(&missing, f->timestamp);
+	if (f->label && !EXISTS(f->label))
+		sl_strvec_push(&missing, f->label);
+	int pred_is_col = f->prediction && EXISTS(f->prediction);
+	const struct sl_cat_obj *tso = NULL;
+	if (f->timestamp) {
+		sl_buf_reset(&k);
+		sl_buf_printf(&k, "%s.%s", bare, f->timestamp);
+		tso = sl_catalog_find(&cat, "column", k.s);
+	}
+#undef EXISTS
+	sl_buf_free(&k);
+	{
+		struct sl_gate_result *g = add_result(rep, f->table, "schema", NULL,
+						      missing.n ? 0 : 1, 1, 1);
+		json_t *a = json_array();
+		for (size_t i = 0; i < missing.n; i++)
+			json_array_append_new(a, json_string(missing.v[i]));
+		json_object_set_new(g->details, "missing_columns", a);
+		if (missing.n) {
+			rc = 0; /* nothing else can be measured reliably */
+			goto out;
+		}
+	}
+	/* the select list: keys, contract columns, timestamp, label, prediction */
+	p.nkeys = f->keys.n;
+	p.key_idx = sl_calloc(p.nkeys ? p.nkeys : 1, sizeof(*p.key_idx));
+	for (size_t i = 0; i < f->keys.n; i++)
+		p.key_idx[i] = add_col(&sel, f->keys.v[i]);
+	p.ncols = f->ncols;
+	p.cols = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*p.cols));
+	for (size_t i = 0; i < f->ncols; i++) {
+		struct colstate *s = &p.cols[i];
+		s->c = &f->cols[i];
+		s->idx = add_col(&sel, f->cols[i].name);
+		s->fam = f->cols[i].type ? sl_type_family(f->cols[i].type) : SL_TF_UNKNOWN;
+		if (f->cols[i].regex &&
+		    regcomp(&s->re, f->cols[i].regex, REG_EXTENDED | REG_NOSUB) == 0)
+			s->has_re = 1;
+		if (f->cols[i].is_protected) {
+			p.fair = sl_realloc(p.fair, (p.nfair + 1) * sizeof(*p.fair));
+			struct fairstate *fs = &p.fair[p.nfair++];
+			memset(fs, 0, sizeof(*fs));
+			fs->c = &f->cols[i];
+			fs->idx = s->idx;
+		}
+	}
+	{
+		const char **names = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*names));
+		const char **types = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*types));
+		struct sl_buf ck = SL_BUF_INIT;
+		for (size_t i = 0; i < p.ncols; i++) {
+			names[i] = f->cols[i].name;
+			sl_buf_reset(&ck);
+			sl_buf_printf(&ck, "%s.%s", bare, f->cols[i].name);
+			const struct sl_cat_obj *co = sl_catalog_find(&cat, "column", ck.s);
+			types[i] = co && co->type ? co->type : f->cols[i].type;
+		}
+		sl_buf_free(&ck);
+		sl_profile_init(&p.prof, f->table, p.ncols, names, types, SL_PROFILE_EXACT_ROWS);
+		free(names);
+		free(types);
+	}
+	if (f->timestamp) {
+		p.ts_idx = add_col(&sel, f->timestamp);
+		p.ts_numeric = tso && tso->type &&
+			       (sl_type_family(tso->type) == SL_TF_INT ||
+				sl_type_family(tso->type) == SL_TF_FLOAT);
+	}
+	if (f->label)
+		p.label_idx = add_col(&sel, f->label);
+	sl_buf_adds(&q, "SELECT ");
+	for (size_t i = 0; i < sel.n; i++) {
+		if (i)
+			sl_buf_adds(&q, ", ");
+		d->quote_ident(&q, sel.v[i]);
+	}
+	if (f->prediction) {
+		/* a column, or an SQL expression from the contract (the repository's SQL) */
+		p.pred_idx = (int)sel.n;
+		if (pred_is_col) {
+			sl_buf_adds(&q, ", ");
+			d->quote_ident(&q, f->prediction);
+		} else {
+			sl_buf_printf(&q, ", (%s)", f->prediction);
+		}
+	}
+	sl_buf_adds(&q, " FROM ");
+	sl_db_quote_table(d, &q, f->table);
+	if (o->where)
+		sl_buf_printf(&q, " WHERE %s", o->where);
+	explain(rep, o, "pass", q.s);
+	sl_buf_reset(&p.key);
+	if (d->stream(db, q.s, on_row, &p, err))
+		goto out;
+
+	/* completeness: non-NULL share of the contract's cells */
+	{
+		unsigned long long cells = p.rows * p.ncols, nulls = 0;
+		for (size_t i = 0; i < p.ncols; i++)
+			nulls += p.cols[i].nulls;
+		double score = cells ? 1.0 - (double)nulls / (double)cells : 1;
+		double min = gate_num(f, "completeness", "min", 0.95);
+		struct sl_gate_result *g = add_result(rep, f->table, "completeness", NULL, score, min, 1);
+		json_t *cols = json_array();
+		int over = 0;
+		for (size_t i = 0; i < p.ncols; i++) {
+			const struct colstate *s = &p.cols[i];
+			double nf = p.rows ? (double)s->nulls / (double)p.rows : 0;
+			int col_over = !isnan(s->c->max_null_fraction) && nf > s->c->max_null_fraction;
+			over |= col_over;
+			json_t *c = json_object();
+			json_object_set_new(c, "column", json_string(s->c->name));
+			json_object_set_new(c, "nulls", json_integer((json_int_t)s->nulls));
+			json_object_set_new(c, "null_fraction", json_real(nf));
+			json_object_set_new(c, "max_null_fraction", jnum(s->c->max_null_fraction));
+			json_object_set_new(c, "passed", json_boolean(!col_over));
+			if (s->nulls) {
+				char *sql = null_sql(d, f, s->c->name);
+				json_object_set_new(c, "sample_keys", keys_json(&s->null_keys));
+				json_object_set_new(c, "sql", json_string(sql));
+				explain(rep, o, "completeness", sql);
+				free(sql);
+			}
+			json_array_append_new(cols, c);
+		}
+		json_object_set_new(g->details, "rows", json_integer((json_int_t)p.rows));
+		json_object_set_new(g->details, "cells", json_integer((json_int_t)cells));
+		json_object_set_new(g->details, "nulls", json_integer((json_int_t)nulls));
+		json_object_set_new(g->details, "columns", cols);
+		if (over)
+			g->passed = 0;
+	}
+	/* validity */
+	{
+		unsigned long long checked = 0, invalid = 0;
+		json_t *cols = json_array();
+		for (size_t i = 0; i < p.ncols; i++) {
+			const struct colstate *s = &p.cols[i];
+			checked += s->checked;
+			invalid += s->invalid;
+			if (!s->checked)
+				continue;
+			json_t *c = json_object();
+			json_object_set_new(c, "column", json_string(s->c->name));
+			json_object_set_new(c, "checked", json_integer((json_int_t)s->checked));
+			json_object_set_new(c, "invalid", json_integer((json_int_t)s->invalid));
+			json_t *why = json_object();
+			json_object_set_new(why, "type", json_integer((json_int_t)s->bad_type));
+			json_object_set_new(why, "range", json_integer((json_int_t)s->bad_range));
+			json_object_set_new(why, "allowed", json_integer((json_int_t)s->bad_allowed));
+			json_object_set_new(why, "regex", json_integer((json_int_t)s->bad_regex));
+			json_object_set_new(why, "null", json_integer((json_int_t)s->bad_null));
+			json_object_set_new(c, "reasons", why);
+			if (s->invalid) {
+				char *sql = invalid_sql(d, f, s, pg);
+				json_object_set_new(c, "sample_keys", keys_json(&s->bad_keys));
+				json_object_set_new(c, "sql", json_string(sql));
+				explain(rep, o, "validity", sql);
+				free(sql);
+			}
+			json_array_append_new(cols, c);
+		}
+		double score = checked ? 1.0 - (double)invalid / (double)checked : 1;
+		struct sl_gate_result *g = add_result(rep, f->table, "validity", NULL, score,
+						      gate_num(f, "validity", "min", 1.0), 1);
+		json_object_set_new(g->details, "checked", json_integer((json_int_t)checked));
+		json_object_set_new(g->details, "invalid", json_integer((json_int_t)invalid));
+		json_object_set_new(g->details, "columns", cols);
+	}
+	/* uniqueness of the key, pushed down: the database groups every row */
+	if (f->keys.n) {
+		struct sl_buf u = SL_BUF_INIT, list = SL_BUF_INIT;
+		for (size_t i = 0; i < f->keys.n; i++) {
+			if (i)
+				sl_buf_adds(&list, ", ");
+			d->quote_ident(&list, f->keys.v[i]);
+		}
+		sl_buf_printf(&u, "SELECT %s, count(*) FROM ", list.s);
+		sl_db_quote_table(d, &u, f->table);
+		if (o->where)
+			sl_buf_printf(&u, " WHERE %s", o->where);
+		sl_buf_printf(&u, " GROUP BY %s HAVING count(*) > 1", list.s);
+		explain(rep, o, "uniqueness", u.s);
+		struct dup du;
+		memset(&du, 0, sizeof(du));
+		du.nk = f->keys.n;
+		if (d->stream(db, u.s, on_dup, &du, err)) {
+			sl_buf_free(&u);
+			sl_buf_free(&list);
+			keys_free(&du.sample);
+			goto out;
+		}
+		double score = p.rows ? 1.0 - (double)du.rows / (double)p.rows : 1;
+		struct sl_gate_result *g = add_result(rep, f->table, "uniqueness", NULL, score,
+						      gate_num(f, "uniqueness", "min", 1.0), 1);
+		json_object_set_new(g->details, "key", json_string(list.s));
+		json_object_set_new(g->details, "duplicated_keys", json_integer((json_int_t)du.keys));
+		json_object_set_new(g->details, "rows_with_duplicated_keys",
+				    json_integer((json_int_t)du.rows));
+		if (du.keys) {
+			json_object_set_new(g->details, "sample_keys", keys_json(&du.sample));
+			json_object_set_new(g->details, "sql", json_string(u.s));
+		}
+		keys_free(&du.sample);
+		sl_buf_free(&u);
+		sl_buf_free(&list);
+	}
+	/* freshness, when configured */
+	const char *max_age = gate_str(f, "freshness", "max_age");
+	if (max_age && f->timestamp) {
+		long ms = 0;
+		double newest = NAN;
+		if (sl_parse_duration_ms(max_age, &ms)) {
+			sl_err(err, SL_USAGE, "%s: freshness max_age '%s' is not a duration", f->path, max_age);
+			goto out;
+		}
+		if (p.ts_numeric && p.rows)
+			newest = p.ts_max_num;
+		else if (p.ts_max && parse_time(p.ts_max, &newest))
+			newest = NAN;
+		double age = isfinite(newest) ? (double)time(NULL) - newest : INFINITY;
+		struct sl_gate_result *g = add_result(rep, f->table, "freshness", f->timestamp, age,
+						      (double)ms / 1000.0, 0);
+		json_object_set_new(g->details, "newest",
+				    p.ts_max ? json_string(p.ts_max) : jnum(p.ts_numeric ? newest : NAN));
+		json_object_set_new(g->details, "age_seconds", jnum(age));
+		json_object_set_new(g->details, "max_age_seconds", json_real((double)ms / 1000.0));
+	}
+	if (p.nfair)
+		fairness_results(rep, f, &p, f->prediction != NULL, f->label != NULL);
+	/* drift against the table's baseline, when one was captured */
+	{
+		const char *bname = gate_str(f, "drift", "baseline");
+		struct sl_profile base;
+		struct sl_baseline_row meta;
+		int found = 0;
+		memset(&meta, 0, sizeof(meta));
+		if (sl_baseline_load(db, f->table, bname ? bname : "default", &base, &meta, &found, err))
+			goto out;
+		if (found) {
+			struct sl_drift_opts dopts;
+			struct sl_drift_result dr;
+			sl_drift_opts_default(&dopts);
+			dopts.f = f;
+			dopts.drift_share = gate_num(f, "drift", "drift_share", 0.5);
+			/* the contract's feature columns (keys and timestamps always "drift") */
+			const char **names = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*names));
+			for (size_t i = 0; i < p.ncols; i++)
+				names[i] = f->cols[i].name;
+			dopts.columns = names;
+			dopts.ncolumns = p.ncols;
+			int r = sl_drift_compare(&base, &p.prof, &dopts, &dr, err);
+			free(names);
+			if (!r) {
+				struct sl_gate_result *g = add_result(rep, f->table, "drift", NULL, dr.share,
+								      dr.drift_share, 0);
+				g->passed = !dr.dataset_drift;
+				json_decref(g->details);
+				g->details = sl_drift_json(&dr);
+				json_object_set_new(g->details, "baseline", json_string(meta.name));
+				json_object_set_new(g->details, "baseline_id", json_integer(meta.id));
+				json_object_set_new(g->details, "baseline_schema_version",
+						    meta.schema_version ? json_string(meta.schema_version)
+									: json_null());
+				json_object_set_new(g->details, "baseline_taken_at", json_string(meta.taken_at));
+				sl_drift_result_free(&dr);
+			}
+			sl_profile_free(&base);
+			free(meta.name);
+			free(meta.table);
+			free(meta.schema_version);
+			free(meta.taken_at);
+			if (r)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < p.ncols; i++) {
+		if (p.cols[i].has_re)
+			regfree(&p.cols[i].re);
+		keys_free(&p.cols[i].null_keys);
+		keys_free(&p.cols[i].bad_keys);
+	}
+	free(p.cols);
+	for (size_t i = 0; i < p.nfair; i++) {
+		for (size_t k2 = 0; k2 < p.fair[i].ng; k2++)
+			free(p.fair[i].g[k2].value);
+		free(p.fair[i].g);
+	}
+	free(p.fair);
+	free(p.key_idx);
+	free(p.ts_max);
+	sl_profile_free(&p.prof);
+	sl_buf_free(&p.key);
+	sl_buf_free(&q);
+	sl_strvec_free(&sel);
+	sl_strvec_free(&missing);
+	sl_catalog_free(&cat);
+	return rc;
+}

@@ -1,0 +1,220 @@
+#!/bin/bash
+# gate.sh - `sluice gate`: the data quality gates of the feature contracts
+# (schema, completeness, validity, uniqueness, freshness, fairness) on the
+# example project, on SQLite and on a real PostgreSQL: a clean table passes;
+# a degraded, an invalid, a duplicated and a biased change each fail their
+# gate with the keys of the failing rows and the SQL that selects them.
+. "$T_ROOT/tests/lib/t.sh"
+. "$T_ROOT/tests/lib/pg.sh"
+
+PG_OK=0
+if [ -z "${SLUICE_NO_PG:-}" ]; then
+  if pg_start >/dev/null; then PG_OK=1; trap pg_stop EXIT; else echo "FAIL gate: cannot start PostgreSQL"; fi
+fi
+
+# demo sqlite|postgres: the example project, migrated; Q runs SQL on it
+demo() {
+  cp -r "$T_ROOT/examples/recsys" .
+  rm -f recsys/recsys.db
+  if [ "$1" = sqlite ]; then
+    URL="sqlite:$PWD/recsys/recsys.db"
+    Q() { sqlite3 recsys/recsys.db "$1"; }
+  else
+    DB="gate_$$_$RANDOM$RANDOM"
+    pg_createdb "$DB"
+    URL=$(pg_url "$DB")
+    Q() { psql -Atq -d "$DB" -c "$1"; }
+  fi
+  sl -C recsys --url "$URL" -q migrate
+  expect_rc 0
+}
+
+gates() { json '[(g["table"], g["gate"], g["column"], g["passed"]) for g in d["gates"]]'; }
+gate_of() { # TABLE GATE [COLUMN]: that gate's JSON
+  json "[g for g in d['gates'] if g['table'] == '$1' and g['gate'] == '$2' and (g['column'] or '') == '${3:-}'][0]"
+}
+
+check_clean_demo_passes() {
+  demo "$1"
+  sl -C recsys --url "$URL" gate --format json
+  expect_rc 0
+  expect_eq "$(gates)" "[('user_features', 'schema', None, True), ('user_features', 'completeness', None, True), ('user_features', 'validity', None, True), ('user_features', 'uniqueness', None, True), ('users', 'schema', None, True), ('users', 'completeness', None, True), ('users', 'validity', None, True), ('users', 'uniqueness', None, True), ('users', 'fairness', 'country', True), ('users', 'fairness', 'age_bucket', True)]"
+  # 606 users, one without an age bucket: 1211 of 1212 cells
+  expect_eq "$(json '[round(g["score"], 6) for g in d["gates"] if g["table"] == "users" and g["gate"] == "completeness"]')" "[$(python3 -c 'print(round(1 - 1/1212, 6))')]"
+  # every country converts at 30% in the synthetic cohort (the 6 seed users add a little)
+  f=$(gate_of users fairness country)
+  expect_eq "$(printf %s "$f" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(d["outcome"], len(d["groups"]), all(x["n"] >= 120 for x in d["groups"]), g["score"] >= 0.85)')" "label 5 True True"
+  sl -C recsys --url "$URL" gate users
+  expect_rc 0
+  expect_out 'ok +fairness country'
+  expect_out '10 gate\(s\)|6 gate\(s\) on 1 table\(s\): 0 failed'
+}
+
+check_degraded_completeness_fails_with_keys_and_sql() {
+  demo "$1"
+  Q "UPDATE user_features SET engagement_score = NULL WHERE user_id IN (1, 2)"
+  sl -C recsys --url "$URL" gate user_features --format json
+  expect_rc 1
+  g=$(gate_of user_features completeness)
+  expect_eq "$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); c=[c for c in g["details"]["columns"] if c["column"]=="engagement_score"][0]; print(g["passed"], round(g["score"],4), c["nulls"], c["passed"], c["sample_keys"], c["sql"])')" \
+    "False 0.9167 2 False ['1', '2'] SELECT \"user_id\" FROM \"user_features\" WHERE \"engagement_score\" IS NULL"
+  expect_eq "$(json 'd["passed"], d["ok"]')" "False False"
+  sl -C recsys --url "$URL" gate user_features
+  expect_rc 1
+  expect_out 'FAIL +completeness'
+  expect_out 'engagement_score: 2 NULL, keys 1, 2'
+}
+
+check_invalid_values_fail_validity() {
+  demo "$1"
+  Q "UPDATE users SET country = 'usa' WHERE user_id = 3"
+  Q "UPDATE users SET age_bucket = '99+' WHERE user_id = 1001"
+  sl -C recsys --url "$URL" gate users --format json
+  expect_rc 1
+  g=$(gate_of users validity)
+  expect_eq "$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print(g["passed"], g["details"]["invalid"], [(c["column"], c["reasons"]["regex"], c["reasons"]["allowed"], c.get("sample_keys")) for c in g["details"]["columns"]])')" \
+    "False 2 [('country', 1, 0, ['3']), ('age_bucket', 0, 1, ['1001'])]"
+  if [ "$1" = postgres ]; then
+    # the SQL selects exactly the failing rows
+    sql=$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print([c for c in g["details"]["columns"] if c["column"]=="country"][0]["sql"])')
+    expect_eq "$(Q "$sql")" 3
+  else
+    sql=$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print([c for c in g["details"]["columns"] if c["column"]=="age_bucket"][0]["sql"])')
+    expect_eq "$(Q "$sql")" 1001
+  fi
+}
+
+check_biased_change_fails_fairness() {
+  demo "$1"
+  Q "UPDATE users SET converted = (user_id % 10 = 0) WHERE country = 'BR'"
+  sl -C recsys --url "$URL" gate users --format json
+  expect_rc 1
+  g=$(gate_of users fairness country)
+  expect_eq "$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; r={x["group"]: round(x["selection_rate"], 3) for x in d["groups"]}; print(g["passed"], r["BR"] < 0.15, r["DE"] >= 0.3, round(d["ratio"], 3) == round(min(r.values())/max(r.values()), 3), round(d["difference"], 3) == round(max(r.values())-min(r.values()), 3))')" \
+    "False True True True True"
+  # the age buckets are still fair
+  expect_eq "$(gate_of users fairness age_bucket | python3 -c 'import ast,sys; print(ast.literal_eval(sys.stdin.read())["passed"])')" True
+}
+
+check_duplicate_keys_and_missing_columns() {
+  demo "$1"
+  Q "CREATE TABLE scores (user_id bigint, score real)"
+  Q "INSERT INTO scores VALUES (1, 0.5), (1, 0.6), (2, 0.1), (3, 0.2), (3, 0.3), (3, 0.4)"
+  cat > recsys/features/scores.yaml <<'YAML'
+table: scores
+key: user_id
+columns:
+  score: {type: real, description: "a score", owner: me, range: [0, 1]}
+YAML
+  sl -C recsys --url "$URL" gate scores --format json
+  expect_rc 1
+  g=$(gate_of scores uniqueness)
+  expect_eq "$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(g["passed"], round(g["score"], 4), d["duplicated_keys"], d["rows_with_duplicated_keys"], sorted(d["sample_keys"]))')" \
+    "False 0.1667 2 5 ['1', '3']"
+  printf '  stale: {type: real, description: "gone", owner: me}\n' >> recsys/features/scores.yaml
+  sl -C recsys --url "$URL" gate scores --format json
+  expect_rc 1
+  expect_eq "$(gate_of scores schema | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print(g["passed"], g["details"]["missing_columns"])')" "False ['stale']"
+}
+
+check_freshness_and_explain() {
+  demo "$1"
+  printf '  freshness: {max_age: 1h}\n' >> recsys/features/users.yaml
+  sl -C recsys --url "$URL" gate users --format json --explain
+  expect_rc 1
+  expect_eq "$(gate_of users freshness signup_at | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print(g["passed"], g["details"]["newest"][:10], g["details"]["max_age_seconds"])')" "False 2026-05-01 3600.0"
+  expect_eq "$(json 'any(e.startswith("pass: SELECT") for e in d["explain"]), any(e.startswith("uniqueness: SELECT") for e in d["explain"])')" "True True"
+  sed -i 's/max_age: 1h/max_age: 100000d/' recsys/features/users.yaml
+  sl -C recsys --url "$URL" gate users
+  expect_rc 0
+  sed -i 's/max_age: 100000d/max_age: soon/' recsys/features/users.yaml
+  sl -C recsys --url "$URL" gate users
+  expect_rc 2
+  expect_err "freshness max_age 'soon' is not a duration"
+}
+
+check_profile_and_merge_of_shards() {
+  demo "$1"
+  sl -C recsys --url "$URL" profile users --format json
+  expect_rc 0
+  expect_eq "$(json '[(c["name"], c["kind"], c["count"], c["nulls"]) for c in d["profile"]["columns"]]')" \
+    "[('user_id', 'numeric', 606, 0), ('country', 'categorical', 606, 0), ('signup_at', 'time', 606, 0), ('age_bucket', 'categorical', 606, 1), ('converted', 'categorical', 606, 0)]"
+  sl -C recsys --url "$URL" profile users -o whole.json -q
+  sl -C recsys --url "$URL" profile users --where "user_id < 1000" -o a.json -q
+  sl -C recsys --url "$URL" profile users --where "user_id >= 1000" -o b.json -q
+  sl profile merge recsys/a.json recsys/b.json -o merged.json --format json
+  expect_rc 0
+  /usr/bin/python3 - <<'PY' || t_fail "merged shards differ from the whole"
+import json
+w = json.load(open("recsys/whole.json")); m = json.load(open("merged.json"))
+assert m["rows"] == w["rows"] == 606, (m["rows"], w["rows"])
+for a, b in zip(w["columns"], m["columns"]):
+    assert a["name"] == b["name"] and a["count"] == b["count"] and a["nulls"] == b["nulls"], (a["name"],)
+    if a["kind"] == "numeric":
+        assert abs(a["mean"] - b["mean"]) < 1e-9 and abs(a["variance"] - b["variance"]) < 1e-6, a["name"]
+        assert a["min"] == b["min"] and a["max"] == b["max"]
+        assert sorted(a["values"]) == sorted(b["values"])
+    if a["kind"] == "categorical":
+        assert a["frequencies"] == b["frequencies"], a["name"]
+    if a["kind"] == "time":
+        assert (a["min"], a["max"]) == (b["min"], b["max"])
+    assert abs(a["distinct"] - b["distinct"]) <= 0.03 * max(a["distinct"], 1), (a["name"], a["distinct"], b["distinct"])
+PY
+  # profiles of different tables do not merge
+  sl -C recsys --url "$URL" profile items -o c.json -q
+  sl profile merge recsys/a.json recsys/c.json
+  expect_rc 2
+  expect_err 'profiles of different tables \(users, items\)'
+  echo '{"format": "sluice-profile", "version": 1, "table": "t", "columns": 3}' > bad.json
+  sl profile merge recsys/a.json bad.json
+  expect_rc 2
+  expect_err "bad.json: profile: 'table' and 'columns' are required"
+}
+
+check_baseline_capture_and_drift_gate() {
+  demo "$1"
+  sl -C recsys --url "$URL" baseline capture --format json
+  expect_rc 0
+  expect_eq "$(json '[(c["table"], c["rows"], c["schema_version"]) for c in d["captured"]]')" "[('user_features', 6, '7'), ('users', 606, '7')]"
+  sl -C recsys --url "$URL" baseline list --format json
+  expect_eq "$(json '[(b["name"], b["table"]) for b in d["baselines"]]')" "[('default', 'users'), ('default', 'user_features')]"
+  # nothing changed: no drift
+  sl -C recsys --url "$URL" gate users --format json
+  expect_rc 0
+  expect_eq "$(gate_of users drift | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(g["passed"], [(c["column"], c["method"], c["drifted"], c["exact"]) for c in d["columns"]])')" \
+    "True [('country', 'chisquare', False, True), ('age_bucket', 'chisquare', False, True)]"
+  # a drifted change: a third of the users move to one country, half the ages to one bucket
+  Q "UPDATE users SET country = 'US' WHERE user_id % 3 = 0"
+  Q "UPDATE users SET age_bucket = '55+' WHERE user_id % 2 = 0"
+  sl -C recsys --url "$URL" gate users --format json
+  expect_rc 1
+  expect_eq "$(gate_of users drift | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(g["passed"], d["share"], d["dataset_drift"], [(c["column"], c["drifted"], c["p_value"] < 1e-10) for c in d["columns"]])')" \
+    "False 1.0 True [('country', True, True), ('age_bucket', True, True)]"
+  sl -C recsys --url "$URL" baseline diff users
+  expect_rc 1
+  expect_out 'country +chisquare +266'
+  expect_out 'dataset drift$'
+  sl -C recsys --url "$URL" run --format json >/dev/null 2>&1 || true
+  sl -C recsys --url "$URL" baseline diff nosuch
+  expect_rc 2
+  expect_err "no baseline 'default' of nosuch"
+}
+
+for c in profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
+         biased_change_fails_fairness duplicate_keys_and_missing_columns freshness_and_explain; do
+  eval "test_sqlite_$c() { check_$c sqlite; }"
+  eval "test_postgres_$c() { [ \"\$PG_OK\" = 1 ] || return 0; check_$c postgres; }"
+done
+
+test_unknown_table_and_no_contracts_are_usage_errors() {
+  demo sqlite
+  sl -C recsys --url "$URL" gate nosuch
+  expect_rc 2
+  expect_err 'no feature contract for table nosuch'
+  rm -r recsys/features
+  sl -C recsys --url "$URL" gate
+  expect_rc 2
+  expect_err 'no feature contracts in'
+}
+
+t_run
