@@ -14,6 +14,7 @@
 #include "../core/error.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <pg_query.h>
@@ -26,6 +27,95 @@
 
 /* pg_advisory_lock key: "sluice" in ASCII. */
 #define SL_PG_LOCK_KEY "126939627856741"
+
+/*
+ * libpq is loaded when the first PostgreSQL URL is opened, not when sluice
+ * starts: with its dependencies (GnuTLS, Kerberos, LDAP) it adds about 8 ms
+ * to every start, which every SQLite command and every lint run would pay.
+ * The calls below go through this table (the names are macros for it).
+ */
+static struct {
+	void (*clear)(PGresult *);
+	char *(*resultErrorField)(const PGresult *, int);
+	ExecStatusType (*resultStatus)(const PGresult *);
+	PGresult *(*exec)(PGconn *, const char *);
+	char *(*errorMessage)(const PGconn *);
+	PGTransactionStatusType (*transactionStatus)(const PGconn *);
+	int (*serverVersion)(const PGconn *);
+	ConnStatusType (*status)(const PGconn *);
+	PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor, void *);
+	int (*ntuples)(const PGresult *);
+	int (*nfields)(const PGresult *);
+	char *(*getvalue)(const PGresult *, int, int);
+	int (*getisnull)(const PGresult *, int, int);
+	PGresult *(*getResult)(PGconn *);
+	int (*getCopyData)(PGconn *, char **, int);
+	void (*freemem)(void *);
+	void (*finish)(PGconn *);
+	PGresult *(*execParams)(PGconn *, const char *, int, const Oid *, const char *const *, const int *, const int *, int);
+	PGconn *(*connectdb)(const char *);
+} pq;
+
+static int pq_load(struct sl_error *err)
+{
+	static int loaded;
+	if (loaded)
+		return 0;
+	void *h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return sl_err(err, SL_ENV, "cannot load libpq for PostgreSQL (install libpq5): %s",
+			      dlerror());
+	/* POSIX: a function pointer is read through a void * from dlsym */
+#define LOAD(name)                                                                         \
+	do {                                                                               \
+		void *sym = dlsym(h, "PQ" #name);                                          \
+		if (!sym)                                                                  \
+			return sl_err(err, SL_ENV, "libpq lacks PQ" #name);                \
+		memcpy(&pq.name, &sym, sizeof(sym));                                       \
+	} while (0)
+	LOAD(clear);
+	LOAD(resultErrorField);
+	LOAD(resultStatus);
+	LOAD(exec);
+	LOAD(errorMessage);
+	LOAD(transactionStatus);
+	LOAD(serverVersion);
+	LOAD(status);
+	LOAD(setNoticeProcessor);
+	LOAD(ntuples);
+	LOAD(nfields);
+	LOAD(getvalue);
+	LOAD(getisnull);
+	LOAD(getResult);
+	LOAD(getCopyData);
+	LOAD(freemem);
+	LOAD(finish);
+	LOAD(execParams);
+	LOAD(connectdb);
+#undef LOAD
+	loaded = 1;
+	return 0;
+}
+
+#define PQclear pq.clear
+#define PQresultErrorField pq.resultErrorField
+#define PQresultStatus pq.resultStatus
+#define PQexec pq.exec
+#define PQerrorMessage pq.errorMessage
+#define PQtransactionStatus pq.transactionStatus
+#define PQserverVersion pq.serverVersion
+#define PQstatus pq.status
+#define PQsetNoticeProcessor pq.setNoticeProcessor
+#define PQntuples pq.ntuples
+#define PQnfields pq.nfields
+#define PQgetvalue pq.getvalue
+#define PQgetisnull pq.getisnull
+#define PQgetResult pq.getResult
+#define PQgetCopyData pq.getCopyData
+#define PQfreemem pq.freemem
+#define PQfinish pq.finish
+#define PQexecParams pq.execParams
+#define PQconnectdb pq.connectdb
 
 struct pg_db {
 	struct sl_db base;
@@ -99,6 +189,8 @@ static int pg_open(struct sl_db **out, const char *url, const char *base_dir,
 {
 	(void)base_dir;
 	*out = NULL;
+	if (pq_load(err))
+		return -1;
 	struct pg_db *d = sl_calloc(1, sizeof(*d));
 	d->base.driver = &sl_postgres_driver;
 	struct sl_buf m = SL_BUF_INIT;
