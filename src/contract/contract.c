@@ -322,14 +322,22 @@ static int load_feature(struct sl_feature_contract *f, struct sl_ydoc *doc, stru
 	    ystrs(doc, sl_ymap_get(root, "keys"), "keys", &f->keys, err))
 		return -1;
 	for (size_t k = 0; k < 2; k++) {
+		static const char *const src_keys[] = { "table", "columns", "tolerance", NULL };
 		const char *key = k ? "second_source" : "ground_truth";
-		char **dst = k ? &f->second_source : &f->ground_truth;
+		struct sl_source *dst = k ? &f->second_source : &f->ground_truth;
+		dst->tolerance = 1e-9;
 		n = sl_ymap_get(root, key);
 		if (n && n->type == SL_Y_MAP) {
-			/* {table: T, ...}: the gates read the rest */
-			if (ystr(doc, n, "table", dst, err))
+			/* {table: T, columns: [..], tolerance: X} */
+			const struct sl_ynode *t = sl_ymap_get(n, "tolerance");
+			if (sl_ymap_check_keys(doc, n, src_keys, key, err) ||
+			    ystr(doc, n, "table", &dst->table, err) ||
+			    ystrs(doc, sl_ymap_get(n, "columns"), "columns", &dst->columns, err) ||
+			    (t && ynum(doc, t, "tolerance", &dst->tolerance, err)))
 				return -1;
-		} else if (ystr(doc, root, key, dst, err)) {
+			if (!dst->table)
+				return sl_ynode_err(doc, n, err, "'%s' needs 'table'", key);
+		} else if (ystr(doc, root, key, &dst->table, err)) {
 			return -1;
 		}
 	}
@@ -651,8 +659,10 @@ void sl_contracts_free(struct sl_contracts *c)
 		free(f->description);
 		free(f->label);
 		free(f->prediction);
-		free(f->ground_truth);
-		free(f->second_source);
+		free(f->ground_truth.table);
+		sl_strvec_free(&f->ground_truth.columns);
+		free(f->second_source.table);
+		sl_strvec_free(&f->second_source.columns);
 		sl_strvec_free(&f->keys);
 		sl_ydoc_free(f->doc);
 	}

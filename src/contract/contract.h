@@ -51,7 +51,11 @@ struct sl_feature_contract {
 	char *path;                  /* the file */
 	char *name;                  /* `name:`, else the file's stem */
 	char *table, *timestamp, *owner, *description, *label, *prediction;
-	char *ground_truth, *second_source;   /* tables, NULL when not set */
+	struct sl_source {            /* a table to agree with, by key */
+		char *table;          /* NULL when not set */
+		struct sl_strvec columns;   /* compared; none: every contract column it has */
+		double tolerance;     /* numeric agreement, absolute (default 1e-9) */
+	} ground_truth, second_source;
 	struct sl_strvec keys;
 	struct sl_feature_col *cols;
 	size_t ncols;

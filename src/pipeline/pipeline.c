@@ -363,8 +363,8 @@ static int step_model_compat(const struct sl_run_opts *o, const struct sl_stage 
  * The data gates of the feature contracts (one table's, with {table}); a
  * step that names a family runs only those gates: "data-drift-threshold"
  * the drift gate, "bias-ratio-threshold" the fairness gates,
- * "feature-quality-checks" schema, completeness, validity, uniqueness and
- * freshness.
+ * "feature-quality-checks" every other gate (schema, completeness, validity,
+ * uniqueness, freshness, consistency, accuracy, feature_quality).
  */
 static int gate_step(const struct sl_run_opts *o, const struct sl_stage *stage,
 		     const struct sl_pstep *step, const char *family, struct sl_buf *detail,
@@ -504,8 +504,8 @@ const struct sl_step_def sl_step_registry[] = {
 	{ "model-compatibility", "no pending change drops, renames or narrows a model contract's "
 	  "input or label (shadow plan; {env})", check_env, step_model_compat },
 	{ "gate", "every data gate of the feature contracts ({env, table})", check_gate, step_gate },
-	{ "feature-quality-checks", "schema, completeness, validity, uniqueness and freshness "
-	  "gates ({env, table})", check_gate, step_quality },
+	{ "feature-quality-checks", "every data gate but fairness and drift ({env, table})",
+	  check_gate, step_quality },
 	{ "data-drift-threshold", "the drift gate against each table's baseline ({env, table})",
 	  check_gate, step_drift },
 	{ "bias-ratio-threshold", "the fairness gates of the protected columns ({env, table})",

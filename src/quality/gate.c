@@ -470,6 +470,235 @@ static int parse_time(const char *s, double *out)
 	return 0;
 }
 
+/* ---- agreement with another table, by key (consistency, accuracy) -------- */
+
+struct agree {
+	unsigned long long rows, missing, cells, agreeing;
+	unsigned long long *per_col;
+	size_t ncols;
+	struct keys sample;
+	size_t nkeys;
+};
+
+static int on_agree(void *arg, int n, const char *const *v)
+{
+	struct agree *a = arg;
+	/* rows, missing, then one agreeing count per column */
+	if ((size_t)n < 2 + a->ncols)
+		return 1;
+	a->rows = strtoull(v[0] ? v[0] : "0", NULL, 10);
+	a->missing = strtoull(v[1] ? v[1] : "0", NULL, 10);
+	for (size_t i = 0; i < a->ncols; i++) {
+		a->per_col[i] = strtoull(v[2 + i] ? v[2 + i] : "0", NULL, 10);
+		a->agreeing += a->per_col[i];
+	}
+	return 1;
+}
+
+static int on_disagree(void *arg, int n, const char *const *v)
+{
+	struct agree *a = arg;
+	struct sl_buf b = SL_BUF_INIT;
+	for (size_t i = 0; i < a->nkeys && (int)i < n; i++)
+		sl_buf_printf(&b, "%s%s", i ? "," : "", v[i] ? v[i] : "NULL");
+	keys_add(&a->sample, b.s);
+	sl_buf_free(&b);
+	return a->sample.n >= SAMPLE_KEYS;
+}
+
+/*
+ * The SQL of one column's agreement: equal, both NULL, or for numbers
+ * within the tolerance.  "t" is the contract's table, "s" the other one.
+ */
+static void agree_expr(const struct sl_db_driver *d, struct sl_buf *b, const char *col,
+		       int numeric, double tol)
+{
+	struct sl_buf q = SL_BUF_INIT;
+	d->quote_ident(&q, col);
+	if (numeric)
+		sl_buf_printf(b, "((t.%s IS NULL AND s.%s IS NULL) OR abs(t.%s - s.%s) <= %.17g)", q.s,
+			      q.s, q.s, q.s, tol);
+	else
+		sl_buf_printf(b, "((t.%s IS NULL AND s.%s IS NULL) OR t.%s = s.%s)", q.s, q.s, q.s, q.s);
+	sl_buf_free(&q);
+}
+
+/*
+ * Agreement of the contract's table with src by key, pushed down as one
+ * LEFT JOIN the database runs: the share of compared cells that agree,
+ * a row missing from src counting as disagreeing in every column.
+ */
+static int agreement_gate(struct sl_db *db, const struct sl_feature_contract *f,
+			  const struct sl_source *src, const char *gate, double min,
+			  const struct sl_catalog *cat, const struct sl_gate_opts *o,
+			  struct sl_gate_report *rep, struct sl_error *err)
+{
+	const struct sl_db_driver *d = db->driver;
+	const char *sbare = !strncasecmp(src->table, "public.", 7) ? src->table + 7 : src->table;
+	const char *tbare = !strncasecmp(f->table, "public.", 7) ? f->table + 7 : f->table;
+	struct sl_strvec cols = SL_STRVEC_INIT;
+	struct sl_buf k = SL_BUF_INIT, q = SL_BUF_INIT, on = SL_BUF_INIT, all = SL_BUF_INIT;
+	int rc = -1, *numeric = NULL;
+	struct agree a;
+	memset(&a, 0, sizeof(a));
+	if (!sl_catalog_find(cat, "table", sbare)) {
+		struct sl_gate_result *g = add_result(rep, f->table, gate, NULL, 0, min, 1);
+		json_object_set_new(g->details, "error", json_string("the other table does not exist"));
+		json_object_set_new(g->details, "with", json_string(src->table));
+		rc = 0;
+		goto out;
+	}
+	/* the columns compared: as listed, else the contract's columns both have */
+	for (size_t i = 0; i < (src->columns.n ? src->columns.n : f->ncols); i++) {
+		const char *c = src->columns.n ? src->columns.v[i] : f->cols[i].name;
+		sl_buf_reset(&k);
+		sl_buf_printf(&k, "%s.%s", sbare, c);
+		int in_src = sl_catalog_find(cat, "column", k.s) != NULL;
+		sl_buf_reset(&k);
+		sl_buf_printf(&k, "%s.%s", tbare, c);
+		const struct sl_cat_obj *co = sl_catalog_find(cat, "column", k.s);
+		if (!in_src || !co) {
+			if (src->columns.n) {
+				sl_err_at(err, SL_USAGE, f->path, 0, 0, "%s: column %s is not in both %s and %s",
+					  gate, c, f->table, src->table);
+				goto out;
+			}
+			continue;
+		}
+		sl_strvec_push(&cols, c);
+		numeric = sl_realloc(numeric, cols.n * sizeof(*numeric));
+		enum sl_type_family fam = sl_type_family(co->type);
+		numeric[cols.n - 1] = fam == SL_TF_INT || fam == SL_TF_FLOAT;
+	}
+	if (!cols.n || !f->keys.n) {
+		struct sl_gate_result *g = add_result(rep, f->table, gate, NULL, 0, min, 1);
+		json_object_set_new(g->details, "error",
+				    json_string(!f->keys.n ? "the contract has no key to match rows by"
+							   : "no column to compare"));
+		rc = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < f->keys.n; i++) {
+		struct sl_buf kq = SL_BUF_INIT;
+		d->quote_ident(&kq, f->keys.v[i]);
+		sl_buf_printf(&on, "%st.%s = s.%s", i ? " AND " : "", kq.s, kq.s);
+		sl_buf_free(&kq);
+	}
+	sl_buf_adds(&q, "SELECT count(*), sum(CASE WHEN s.");
+	d->quote_ident(&q, f->keys.v[0]);
+	sl_buf_adds(&q, " IS NULL THEN 1 ELSE 0 END)");
+	for (size_t i = 0; i < cols.n; i++) {
+		struct sl_buf e = SL_BUF_INIT;
+		agree_expr(d, &e, cols.v[i], numeric[i], src->tolerance);
+		sl_buf_printf(&q, ", sum(CASE WHEN s.");
+		d->quote_ident(&q, f->keys.v[0]);
+		sl_buf_printf(&q, " IS NOT NULL AND %s THEN 1 ELSE 0 END)", e.s);
+		sl_buf_printf(&all, "%s%s", i ? " AND " : "", e.s);
+		sl_buf_free(&e);
+	}
+	struct sl_buf from = SL_BUF_INIT;
+	sl_buf_adds(&from, " FROM ");
+	sl_db_quote_table(d, &from, f->table);
+	sl_buf_adds(&from, " t LEFT JOIN ");
+	sl_db_quote_table(d, &from, src->table);
+	sl_buf_printf(&from, " s ON %s", on.s);
+	sl_buf_add(&q, from.s, from.len);
+	if (o->where)
+		sl_buf_printf(&q, " WHERE %s", o->where);
+	explain(rep, o, gate, q.s);
+	a.ncols = cols.n;
+	a.nkeys = f->keys.n;
+	a.per_col = sl_calloc(cols.n, sizeof(*a.per_col));
+	int r = d->stream(db, q.s, on_agree, &a, err);
+	/* the rows that disagree: their keys, and the SQL for all of them */
+	struct sl_buf bad = SL_BUF_INIT;
+	sl_buf_adds(&bad, "SELECT ");
+	for (size_t i = 0; i < f->keys.n; i++) {
+		sl_buf_adds(&bad, i ? ", t." : "t.");
+		d->quote_ident(&bad, f->keys.v[i]);
+	}
+	sl_buf_add(&bad, from.s, from.len);
+	sl_buf_printf(&bad, " WHERE (s.");
+	d->quote_ident(&bad, f->keys.v[0]);
+	sl_buf_printf(&bad, " IS NULL OR NOT (%s))%s%s", all.s, o->where ? " AND " : "",
+		      o->where ? o->where : "");
+	if (!r)
+		r = d->stream(db, bad.s, on_disagree, &a, err);
+	sl_buf_free(&from);
+	if (r) {
+		sl_buf_free(&bad);
+		goto out;
+	}
+	unsigned long long cells = a.rows * cols.n;
+	double score = cells ? (double)a.agreeing / (double)cells : 1;
+	struct sl_gate_result *g = add_result(rep, f->table, gate, NULL, score, min, 1);
+	json_object_set_new(g->details, "with", json_string(src->table));
+	json_object_set_new(g->details, "rows", json_integer((json_int_t)a.rows));
+	json_object_set_new(g->details, "missing_rows", json_integer((json_int_t)a.missing));
+	json_object_set_new(g->details, "cells", json_integer((json_int_t)cells));
+	json_object_set_new(g->details, "agreeing", json_integer((json_int_t)a.agreeing));
+	json_object_set_new(g->details, "tolerance", json_real(src->tolerance));
+	json_t *per = json_array();
+	for (size_t i = 0; i < cols.n; i++)
+		json_array_append_new(per, json_pack("{s:s, s:f}", "column", cols.v[i], "agreement",
+						     a.rows ? (double)a.per_col[i] / (double)a.rows : 1.0));
+	json_object_set_new(g->details, "columns", per);
+	if (a.agreeing < cells) {
+		json_object_set_new(g->details, "sample_keys", keys_json(&a.sample));
+		json_object_set_new(g->details, "sql", json_string(bad.s));
+	}
+	sl_buf_free(&bad);
+	rc = 0;
+out:
+	keys_free(&a.sample);
+	free(a.per_col);
+	free(numeric);
+	sl_strvec_free(&cols);
+	sl_buf_free(&k);
+	sl_buf_free(&q);
+	sl_buf_free(&on);
+	sl_buf_free(&all);
+	return rc;
+}
+
+/*
+ * One number for a table's feature quality: the weighted mean of the
+ * scores of its completeness, validity, uniqueness, consistency and
+ * accuracy gates and of 1 - the drift share, over those that ran (weights
+ * 1 unless `feature_quality: {weights: {GATE: W}}`).  Schema, freshness
+ * and fairness gate separately.
+ */
+static void quality_score(const struct sl_feature_contract *f, struct sl_gate_report *rep,
+			  size_t first)
+{
+	static const char *const parts[] = { "completeness", "validity", "uniqueness", "consistency",
+					     "accuracy", "drift" };
+	const struct sl_ynode *fq = f->gates ? sl_ymap_get(f->gates, "feature_quality") : NULL;
+	const struct sl_ynode *w = fq ? sl_ymap_get(fq, "weights") : NULL;
+	double sum = 0, wsum = 0;
+	json_t *used = json_object();
+	for (size_t i = first; i < rep->n; i++) {
+		const struct sl_gate_result *g = &rep->v[i];
+		for (size_t k = 0; k < sizeof(parts) / sizeof(*parts); k++) {
+			if (strcmp(g->gate, parts[k]) || !isfinite(g->score))
+				continue;
+			const struct sl_ynode *wn = w ? sl_ymap_get(w, parts[k]) : NULL;
+			double weight = wn && wn->type == SL_Y_SCALAR ? strtod(wn->scalar, NULL) : 1;
+			double v = !strcmp(parts[k], "drift") ? 1 - g->score : g->score;
+			sum += weight * v;
+			wsum += weight;
+			json_object_set_new(used, parts[k], json_pack("{s:f, s:f}", "score", v, "weight", weight));
+		}
+	}
+	if (wsum <= 0) {
+		json_decref(used);
+		return;
+	}
+	struct sl_gate_result *g = add_result(rep, f->table, "feature_quality", NULL, sum / wsum,
+					      gate_num(f, "feature_quality", "min", 0.90), 1);
+	json_object_set_new(g->details, "parts", used);
+}
+
 /* ---- running the gates --------------------------------------------------- */
 
 struct dup {
@@ -598,6 +827,7 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 {
 	const struct sl_db_driver *d = db->driver;
 	int pg = strcmp(d->name, "postgres") == 0;
+	size_t first = rep->n;
 	struct sl_catalog cat;
 	memset(&cat, 0, sizeof(cat));
 	if (d->catalog(db, &cat, err))
@@ -904,6 +1134,15 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 				goto out;
 		}
 	}
+	if (f->second_source.table &&
+	    agreement_gate(db, f, &f->second_source, "consistency",
+			   gate_num(f, "consistency", "min", 0.92), &cat, o, rep, err))
+		goto out;
+	if (f->ground_truth.table &&
+	    agreement_gate(db, f, &f->ground_truth, "accuracy", gate_num(f, "accuracy", "min", 0.90),
+			   &cat, o, rep, err))
+		goto out;
+	quality_score(f, rep, first);
 	rc = 0;
 out:
 	for (size_t i = 0; i < p.ncols; i++) {

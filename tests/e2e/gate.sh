@@ -38,7 +38,7 @@ check_clean_demo_passes() {
   demo "$1"
   sl -C recsys --url "$URL" gate --format json
   expect_rc 0
-  expect_eq "$(gates)" "[('user_features', 'schema', None, True), ('user_features', 'completeness', None, True), ('user_features', 'validity', None, True), ('user_features', 'uniqueness', None, True), ('users', 'schema', None, True), ('users', 'completeness', None, True), ('users', 'validity', None, True), ('users', 'uniqueness', None, True), ('users', 'fairness', 'country', True), ('users', 'fairness', 'age_bucket', True)]"
+  expect_eq "$(gates)" "[('user_features', 'schema', None, True), ('user_features', 'completeness', None, True), ('user_features', 'validity', None, True), ('user_features', 'uniqueness', None, True), ('user_features', 'feature_quality', None, True), ('users', 'schema', None, True), ('users', 'completeness', None, True), ('users', 'validity', None, True), ('users', 'uniqueness', None, True), ('users', 'fairness', 'country', True), ('users', 'fairness', 'age_bucket', True), ('users', 'feature_quality', None, True)]"
   # 606 users, one without an age bucket: 1211 of 1212 cells
   expect_eq "$(json '[round(g["score"], 6) for g in d["gates"] if g["table"] == "users" and g["gate"] == "completeness"]')" "[$(python3 -c 'print(round(1 - 1/1212, 6))')]"
   # every country converts at 30% in the synthetic cohort (the 6 seed users add a little)
@@ -47,7 +47,7 @@ check_clean_demo_passes() {
   sl -C recsys --url "$URL" gate users
   expect_rc 0
   expect_out 'ok +fairness country'
-  expect_out '10 gate\(s\)|6 gate\(s\) on 1 table\(s\): 0 failed'
+  expect_out '7 gate\(s\) on 1 table\(s\): 0 failed'
 }
 
 check_degraded_completeness_fails_with_keys_and_sql() {
@@ -200,7 +200,30 @@ check_baseline_capture_and_drift_gate() {
   expect_err "no baseline 'default' of nosuch"
 }
 
-for c in profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
+check_consistency_accuracy_and_quality_score() {
+  demo "$1"
+  Q "CREATE TABLE uf_online AS SELECT * FROM user_features"
+  Q "UPDATE uf_online SET engagement_score = engagement_score + 0.5 WHERE user_id = 3"
+  Q "DELETE FROM uf_online WHERE user_id = 6"
+  printf 'second_source: {table: uf_online, tolerance: 0.001}\n' >> recsys/features/user_features.yaml
+  Q "CREATE TABLE users_truth AS SELECT user_id, converted FROM users"
+  Q "UPDATE users_truth SET converted = NOT converted WHERE user_id BETWEEN 1000 AND 1009"
+  printf 'ground_truth: {table: users_truth, columns: [converted]}\n' >> recsys/features/users.yaml
+  sl -C recsys --url "$URL" gate --format json
+  expect_rc 1
+  expect_eq "$(gate_of user_features consistency | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(g["passed"], round(g["score"], 4), d["rows"], d["missing_rows"], d["cells"], d["agreeing"], sorted(d["sample_keys"]), [(c["column"], round(c["agreement"], 3)) for c in d["columns"]])')" \
+    "False 0.7917 6 1 24 19 ['3', '6'] [('views_30d', 0.833), ('clicks_30d', 0.833), ('purchases_30d', 0.833), ('engagement_score', 0.667)]"
+  expect_eq "$(gate_of users accuracy | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(g["passed"], round(g["score"], 4), d["cells"], d["agreeing"], len(d["sample_keys"]))')" \
+    "True $(python3 -c 'print(round(596/606, 4))') 606 596 10"
+  # the feature-quality score is the mean of the parts that ran
+  expect_eq "$(gate_of user_features feature_quality | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); p=g["details"]["parts"]; print(sorted(p), round(g["score"], 4) == round(sum(v["score"] for v in p.values())/len(p), 4), g["passed"])')" \
+    "['completeness', 'consistency', 'uniqueness', 'validity'] True True"
+  # the SQL of the disagreeing rows selects exactly them
+  sql=$(gate_of user_features consistency | python3 -c 'import ast,sys; print(ast.literal_eval(sys.stdin.read())["details"]["sql"])')
+  expect_eq "$(Q "$sql" | sort | tr '\n' ' ')" "3 6 "
+}
+
+for c in consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
          biased_change_fails_fairness duplicate_keys_and_missing_columns freshness_and_explain; do
   eval "test_sqlite_$c() { check_$c sqlite; }"
   eval "test_postgres_$c() { [ \"\$PG_OK\" = 1 ] || return 0; check_$c postgres; }"
