@@ -196,7 +196,8 @@ static int need_map(const struct sl_ydoc *doc, const struct sl_ynode *n, const c
 
 static const char *const feature_keys[] = {
 	"name", "table", "key", "keys", "timestamp", "owner", "description", "label",
-	"prediction", "columns", "gates", "ground_truth", "second_source", "tags", NULL
+	"prediction", "label_timestamp", "columns", "gates", "ground_truth", "second_source", "tags",
+	NULL
 };
 static const char *const column_keys[] = {
 	"type", "description", "owner", "nullable", "max_null_fraction", "range", "min", "max",
@@ -318,6 +319,7 @@ static int load_feature(struct sl_feature_contract *f, struct sl_ydoc *doc, stru
 	    ystr(doc, root, "timestamp", &f->timestamp, err) || ystr(doc, root, "owner", &f->owner, err) ||
 	    ystr(doc, root, "description", &f->description, err) ||
 	    ystr(doc, root, "label", &f->label, err) || ystr(doc, root, "prediction", &f->prediction, err) ||
+	    ystr(doc, root, "label_timestamp", &f->label_timestamp, err) ||
 	    ystrs(doc, sl_ymap_get(root, "key"), "key", &f->keys, err) ||
 	    ystrs(doc, sl_ymap_get(root, "keys"), "keys", &f->keys, err))
 		return -1;
@@ -659,6 +661,7 @@ void sl_contracts_free(struct sl_contracts *c)
 		free(f->description);
 		free(f->label);
 		free(f->prediction);
+		free(f->label_timestamp);
 		free(f->ground_truth.table);
 		sl_strvec_free(&f->ground_truth.columns);
 		free(f->second_source.table);

@@ -51,6 +51,7 @@ struct sl_feature_contract {
 	char *path;                  /* the file */
 	char *name;                  /* `name:`, else the file's stem */
 	char *table, *timestamp, *owner, *description, *label, *prediction;
+	char *label_timestamp;       /* when the label became known, or NULL */
 	struct sl_source {            /* a table to agree with, by key */
 		char *table;          /* NULL when not set */
 		struct sl_strvec columns;   /* compared; none: every contract column it has */

@@ -662,6 +662,57 @@ out:
 }
 
 /*
+ * Temporal consistency (no leakage): a feature row stamped after the time
+ * its label became known was computed with knowledge of the outcome.  The
+ * share of such rows must not exceed max_share (default 0).
+ */
+static int temporal_gate(struct sl_db *db, const struct sl_feature_contract *f,
+			 const struct sl_gate_opts *o, struct sl_gate_report *rep,
+			 struct sl_error *err)
+{
+	const struct sl_db_driver *d = db->driver;
+	struct sl_buf ts = SL_BUF_INIT, lts = SL_BUF_INIT, q = SL_BUF_INIT, bad = SL_BUF_INIT;
+	d->quote_ident(&ts, f->timestamp);
+	d->quote_ident(&lts, f->label_timestamp);
+	sl_buf_printf(&q, "SELECT count(*), sum(CASE WHEN %s > %s THEN 1 ELSE 0 END) FROM ", ts.s,
+		      lts.s);
+	sl_db_quote_table(d, &q, f->table);
+	sl_buf_printf(&q, " WHERE %s IS NOT NULL AND %s IS NOT NULL%s%s", ts.s, lts.s,
+		      o->where ? " AND " : "", o->where ? o->where : "");
+	explain(rep, o, "temporal_consistency", q.s);
+	struct agree a; /* rows, and the leaked ones as "missing" */
+	memset(&a, 0, sizeof(a));
+	int rc = d->stream(db, q.s, on_agree, &a, err);
+	select_keys(d, f, &bad);
+	sl_buf_printf(&bad, "%s > %s%s%s", ts.s, lts.s, o->where ? " AND " : "",
+		      o->where ? o->where : "");
+	a.nkeys = f->keys.n;
+	if (!rc && a.missing)
+		rc = d->stream(db, bad.s, on_disagree, &a, err);
+	if (!rc) {
+		double leaked = a.rows ? (double)a.missing / (double)a.rows : 0;
+		double max = gate_num(f, "temporal_consistency", "max_share", 0);
+		struct sl_gate_result *g = add_result(rep, f->table, "temporal_consistency",
+						      f->timestamp, 1 - leaked, 1 - max, 1);
+		json_object_set_new(g->details, "label_timestamp", json_string(f->label_timestamp));
+		json_object_set_new(g->details, "rows", json_integer((json_int_t)a.rows));
+		json_object_set_new(g->details, "leaked_rows", json_integer((json_int_t)a.missing));
+		json_object_set_new(g->details, "leaked_share", json_real(leaked));
+		json_object_set_new(g->details, "max_share", json_real(max));
+		if (a.missing) {
+			json_object_set_new(g->details, "sample_keys", keys_json(&a.sample));
+			json_object_set_new(g->details, "sql", json_string(bad.s));
+		}
+	}
+	keys_free(&a.sample);
+	sl_buf_free(&ts);
+	sl_buf_free(&lts);
+	sl_buf_free(&q);
+	sl_buf_free(&bad);
+	return rc;
+}
+
+/*
  * One number for a table's feature quality: the weighted mean of the
  * scores of its completeness, validity, uniqueness, consistency and
  * accuracy gates and of 1 - the drift share, over those that ran (weights
@@ -860,6 +911,8 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 		sl_strvec_push(&missing, f->timestamp);
 	if (f->label && !EXISTS(f->label))
 		sl_strvec_push(&missing, f->label);
+	if (f->label_timestamp && !EXISTS(f->label_timestamp))
+		sl_strvec_push(&missing, f->label_timestamp);
 	int pred_is_col = f->prediction && EXISTS(f->prediction);
 	const struct sl_cat_obj *tso = NULL;
 	if (f->timestamp) {
@@ -1141,6 +1194,8 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 	if (f->ground_truth.table &&
 	    agreement_gate(db, f, &f->ground_truth, "accuracy", gate_num(f, "accuracy", "min", 0.90),
 			   &cat, o, rep, err))
+		goto out;
+	if (f->timestamp && f->label_timestamp && temporal_gate(db, f, o, rep, err))
 		goto out;
 	quality_score(f, rep, first);
 	rc = 0;

@@ -223,7 +223,26 @@ check_consistency_accuracy_and_quality_score() {
   expect_eq "$(Q "$sql" | sort | tr '\n' ' ')" "3 6 "
 }
 
-for c in consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
+check_temporal_leakage() {
+  demo "$1"
+  Q "ALTER TABLE users ADD COLUMN converted_at TIMESTAMP"
+  Q "UPDATE users SET converted_at = '2026-06-01 00:00:00'"
+  sed -i 's/^label: converted$/label: converted\nlabel_timestamp: converted_at/' recsys/features/users.yaml
+  sl -C recsys --url "$URL" gate users --format json
+  expect_rc 0
+  expect_eq "$(gate_of users temporal_consistency signup_at | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print(g["passed"], g["score"], g["details"]["leaked_rows"])')" "True 1.0 0"
+  # five rows whose features are stamped after their label was known
+  Q "UPDATE users SET converted_at = '2026-04-01 00:00:00' WHERE user_id BETWEEN 1000 AND 1004"
+  sl -C recsys --url "$URL" gate users --format json
+  expect_rc 1
+  expect_eq "$(gate_of users temporal_consistency signup_at | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(g["passed"], d["leaked_rows"], d["rows"], sorted(d["sample_keys"]))')" \
+    "False 5 606 ['1000', '1001', '1002', '1003', '1004']"
+  sed -i 's/^  fairness: {min_ratio: 0.85, min_group_size: 30}$/  fairness: {min_ratio: 0.85, min_group_size: 30}\n  temporal_consistency: {max_share: 0.01}/' recsys/features/users.yaml
+  sl -C recsys --url "$URL" gate users
+  expect_rc 0
+}
+
+for c in temporal_leakage consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
          biased_change_fails_fairness duplicate_keys_and_missing_columns freshness_and_explain; do
   eval "test_sqlite_$c() { check_$c sqlite; }"
   eval "test_postgres_$c() { [ \"\$PG_OK\" = 1 ] || return 0; check_$c postgres; }"
