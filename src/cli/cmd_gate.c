@@ -123,7 +123,7 @@ int cmd_gate(int argc, char **argv, struct sl_ctx *ctx)
 			       ctx->cfg->features_dir);
 			goto fail;
 		}
-	struct sl_gate_opts o = { explain, where };
+	struct sl_gate_opts o = { explain, where, &contracts };
 	for (size_t i = 0; i < contracts.nfeatures; i++) {
 		const struct sl_feature_contract *f = &contracts.features[i];
 		int wanted = !args.n;

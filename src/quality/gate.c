@@ -9,6 +9,7 @@
 #include "../core/yaml.h"
 #include "../db/db.h"
 #include "../stats/profile.h"
+#include "../stats/sketch.h"
 #include "baseline.h"
 #include "drift.h"
 
@@ -111,7 +112,14 @@ struct pass {
 	int ts_numeric;
 	struct sl_buf key;
 	struct sl_profile prof;       /* the contract's columns, for drift */
+	/* relevance: a uniform reservoir of rows, the label then each column */
+	double *res;                  /* RES_ROWS x (1 + ncols) */
+	size_t res_n;
+	unsigned long long res_seen;
+	uint64_t rng;
 };
+
+#define RES_ROWS 10000
 
 static int truth(const char *v, int *out)
 {
@@ -243,6 +251,8 @@ static void fair_add(struct pass *p, struct fairstate *fs, const char *const *va
 	}
 }
 
+static void reservoir_add(struct pass *p, const char *const *vals);
+
 static int on_row(void *arg, int ncols, const char *const *vals)
 {
 	struct pass *p = arg;
@@ -264,6 +274,8 @@ static int on_row(void *arg, int ncols, const char *const *vals)
 	}
 	for (size_t i = 0; i < p->nfair; i++)
 		fair_add(p, &p->fair[i], vals);
+	if (p->res)
+		reservoir_add(p, vals);
 	if (p->ts_idx >= 0 && vals[p->ts_idx]) {
 		const char *v = vals[p->ts_idx];
 		if (p->ts_numeric) {
@@ -714,8 +726,8 @@ static int temporal_gate(struct sl_db *db, const struct sl_feature_contract *f,
 
 /*
  * One number for a table's feature quality: the weighted mean of the
- * scores of its completeness, validity, uniqueness, consistency and
- * accuracy gates and of 1 - the drift share, over those that ran (weights
+ * scores of its completeness, validity, uniqueness, consistency, accuracy
+ * and relevance gates and of 1 - the drift share, over those that ran (weights
  * 1 unless `feature_quality: {weights: {GATE: W}}`).  Schema, freshness
  * and fairness gate separately.
  */
@@ -723,7 +735,7 @@ static void quality_score(const struct sl_feature_contract *f, struct sl_gate_re
 			  size_t first)
 {
 	static const char *const parts[] = { "completeness", "validity", "uniqueness", "consistency",
-					     "accuracy", "drift" };
+					     "accuracy", "relevance", "drift" };
 	const struct sl_ynode *fq = f->gates ? sl_ymap_get(f->gates, "feature_quality") : NULL;
 	const struct sl_ynode *w = fq ? sl_ymap_get(fq, "weights") : NULL;
 	double sum = 0, wsum = 0;
@@ -748,6 +760,193 @@ static void quality_score(const struct sl_feature_contract *f, struct sl_gate_re
 	struct sl_gate_result *g = add_result(rep, f->table, "feature_quality", NULL, sum / wsum,
 					      gate_num(f, "feature_quality", "min", 0.90), 1);
 	json_object_set_new(g->details, "parts", used);
+}
+
+/* ---- relevance ------------------------------------------------------------ */
+
+/* A value as a number for the reservoir: numbers as themselves, text as a
+ * 53-bit hash (an exact double), NULL as NaN. */
+static double res_value(const char *v, int numeric)
+{
+	if (!v)
+		return NAN;
+	if (numeric) {
+		char *end;
+		double d = strtod(v, &end);
+		int t;
+		if (end != v && !*end && isfinite(d))
+			return d;
+		return truth(v, &t) ? NAN : t;
+	}
+	return (double)(sl_hash64(v, strlen(v)) >> 11);
+}
+
+/* Vitter's algorithm R with a fixed-seed xorshift: repeatable samples. */
+static void reservoir_add(struct pass *p, const char *const *vals)
+{
+	size_t width = 1 + p->ncols, slot;
+	p->res_seen++;
+	if (p->res_n < RES_ROWS) {
+		slot = p->res_n++;
+	} else {
+		p->rng ^= p->rng >> 12;
+		p->rng ^= p->rng << 25;
+		p->rng ^= p->rng >> 27;
+		uint64_t j = (p->rng * 2685821657736338717ULL) % p->res_seen;
+		if (j >= RES_ROWS)
+			return;
+		slot = (size_t)j;
+	}
+	double *row = p->res + slot * width;
+	row[0] = res_value(vals[p->label_idx], 1);
+	for (size_t i = 0; i < p->ncols; i++)
+		row[1 + i] = res_value(vals[p->cols[i].idx], p->cols[i].fam == SL_TF_INT ||
+							   p->cols[i].fam == SL_TF_FLOAT ||
+							   p->cols[i].fam == SL_TF_BOOL);
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Bin the reservoir's column c (stride width) into codes 0..k: up to 10
+ * distinct values (or any text) keep a code each (text beyond 50 codes
+ * pooled by hash), more distinct numbers go to deciles; NULL is its own
+ * code.  Returns the number of codes.
+ */
+static size_t bin_codes(const double *res, size_t n, size_t width, size_t c, int numeric,
+			int *codes)
+{
+	double *v = sl_malloc((n ? n : 1) * sizeof(double));
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(res[i * width + c]))
+			v[m++] = res[i * width + c];
+	qsort(v, m, sizeof(double), cmp_dbl);
+	size_t distinct = 0;
+	for (size_t i = 0; i < m; i++)
+		if (i == 0 || v[i] != v[i - 1])
+			v[distinct++] = v[i];
+	size_t k;
+	if (!numeric || distinct <= 10) {
+		k = distinct <= 50 ? distinct : 50;
+		for (size_t i = 0; i < n; i++) {
+			double x = res[i * width + c];
+			if (isnan(x)) {
+				codes[i] = (int)k;
+				continue;
+			}
+			/* the rank of the value among the distinct ones */
+			size_t lo = 0, hi = distinct;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (v[mid] < x)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			codes[i] = (int)(distinct <= 50 ? lo : (size_t)fmod(x, 50.0));
+		}
+	} else {
+		/* deciles of the values (the sorted sample, with repeats) */
+		double *all = sl_malloc((m ? m : 1) * sizeof(double)), edges[9];
+		size_t a = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!isnan(res[i * width + c]))
+				all[a++] = res[i * width + c];
+		qsort(all, a, sizeof(double), cmp_dbl);
+		for (int e = 0; e < 9; e++)
+			edges[e] = all[(size_t)((double)(e + 1) / 10.0 * (double)(a - 1))];
+		free(all);
+		k = 10;
+		for (size_t i = 0; i < n; i++) {
+			double x = res[i * width + c];
+			int b = 0;
+			if (isnan(x)) {
+				codes[i] = (int)k;
+				continue;
+			}
+			while (b < 9 && x > edges[b])
+				b++;
+			codes[i] = b;
+		}
+	}
+	free(v);
+	return k + 1;
+}
+
+/*
+ * Normalised mutual information of two coded samples, as scikit-learn's
+ * normalized_mutual_info_score (arithmetic mean of the entropies):
+ * NMI = I(X;Y) / ((H(X) + H(Y)) / 2), 0 when either entropy is 0.
+ */
+static double nmi(const int *x, size_t kx, const int *y, size_t ky, size_t n)
+{
+	double *joint = sl_calloc(kx * ky, sizeof(double));
+	double *px = sl_calloc(kx, sizeof(double)), *py = sl_calloc(ky, sizeof(double));
+	for (size_t i = 0; i < n; i++) {
+		joint[(size_t)x[i] * ky + (size_t)y[i]] += 1;
+		px[x[i]] += 1;
+		py[y[i]] += 1;
+	}
+	double hx = 0, hy = 0, mi = 0, dn = (double)n;
+	for (size_t i = 0; i < kx; i++)
+		if (px[i] > 0)
+			hx -= px[i] / dn * log(px[i] / dn);
+	for (size_t j = 0; j < ky; j++)
+		if (py[j] > 0)
+			hy -= py[j] / dn * log(py[j] / dn);
+	for (size_t i = 0; i < kx; i++)
+		for (size_t j = 0; j < ky; j++) {
+			double pxy = joint[i * ky + j] / dn;
+			if (pxy > 0)
+				mi += pxy * log(pxy / (px[i] / dn * py[j] / dn));
+		}
+	free(joint);
+	free(px);
+	free(py);
+	return hx > 0 && hy > 0 ? fmax(0, mi) / ((hx + hy) / 2) : 0;
+}
+
+static void relevance_result(struct sl_gate_report *rep, const struct sl_feature_contract *f,
+			     const struct pass *p, const struct sl_contracts *c)
+{
+	size_t width = 1 + p->ncols, n = p->res_n;
+	int *ly = sl_malloc((n ? n : 1) * sizeof(int)), *lx = sl_malloc((n ? n : 1) * sizeof(int));
+	size_t ky = bin_codes(p->res, n, width, 0, 1, ly);
+	double floor_nmi = gate_num(f, "relevance", "min_nmi", 0.01);
+	size_t relevant = 0;
+	json_t *cols = json_array();
+	for (size_t i = 0; i < p->ncols; i++) {
+		const struct colstate *s = &p->cols[i];
+		int numeric = s->fam == SL_TF_INT || s->fam == SL_TF_FLOAT || s->fam == SL_TF_BOOL;
+		size_t kx = bin_codes(p->res, n, width, 1 + i, numeric, lx);
+		double v = nmi(lx, kx, ly, ky, n);
+		json_t *used = json_array();
+		for (size_t m = 0; m < c->nmodels; m++)
+			if (sl_model_reads(&c->models[m], f->table, s->c->name, 0)) {
+				struct sl_buf id = SL_BUF_INIT;
+				sl_model_id(&id, &c->models[m]);
+				json_array_append_new(used, json_string(id.s));
+				sl_buf_free(&id);
+			}
+		int signal = v >= floor_nmi, is_used = json_array_size(used) > 0;
+		relevant += signal && is_used;
+		json_array_append_new(cols, json_pack("{s:s, s:f, s:b, s:o}", "column", s->c->name,
+						      "nmi", v, "signal", signal, "used_by", used));
+	}
+	double score = p->ncols ? (double)relevant / (double)p->ncols : 1;
+	struct sl_gate_result *g = add_result(rep, f->table, "relevance", NULL, score,
+					      gate_num(f, "relevance", "min", 0.85), 1);
+	json_object_set_new(g->details, "label", json_string(f->label));
+	json_object_set_new(g->details, "sample_rows", json_integer((json_int_t)n));
+	json_object_set_new(g->details, "min_nmi", json_real(floor_nmi));
+	json_object_set_new(g->details, "columns", cols);
+	free(lx);
+	free(ly);
 }
 
 /* ---- running the gates --------------------------------------------------- */
@@ -981,6 +1180,14 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 	}
 	if (f->label)
 		p.label_idx = add_col(&sel, f->label);
+	/* relevance is measured for a table with a label that a model reads */
+	int models_read = 0;
+	for (size_t m = 0; o->contracts && m < o->contracts->nmodels; m++)
+		models_read |= sl_model_reads(&o->contracts->models[m], f->table, NULL, 0);
+	if (f->label && models_read && p.ncols) {
+		p.res = sl_malloc(RES_ROWS * (1 + p.ncols) * sizeof(double));
+		p.rng = 0x9E3779B97F4A7C15ULL;
+	}
 	sl_buf_adds(&q, "SELECT ");
 	for (size_t i = 0; i < sel.n; i++) {
 		if (i)
@@ -1197,6 +1404,8 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 		goto out;
 	if (f->timestamp && f->label_timestamp && temporal_gate(db, f, o, rep, err))
 		goto out;
+	if (p.res)
+		relevance_result(rep, f, &p, o->contracts);
 	quality_score(f, rep, first);
 	rc = 0;
 out:
@@ -1216,6 +1425,7 @@ out:
 	free(p.key_idx);
 	free(p.ts_max);
 	sl_profile_free(&p.prof);
+	free(p.res);
 	sl_buf_free(&p.key);
 	sl_buf_free(&q);
 	sl_strvec_free(&sel);

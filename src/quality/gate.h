@@ -21,7 +21,11 @@
  *                 opportunity and equalized odds differences and ratios.
  *                 Groups smaller than min_group_size (default 30) are
  *                 listed and flagged, and left out of the ratios and
- *                 differences unless every group is that small.
+ *                 differences unless every group is that small;
+ *   relevance     for a table that model contracts read: the share of the
+ *                 contract's feature columns that both carry signal for the
+ *                 label (normalised mutual information >= min_nmi, default
+ *                 0.01) and are an input of some model (default min 0.85).
  *
  * Each result carries its evidence: columns, counts, up to 10 keys of
  * failing rows, and the SQL that selects all of them.
@@ -52,9 +56,11 @@ struct sl_gate_report {
 	struct sl_strvec *explain;    /* SQL each metric came from, when asked */
 };
 
+struct sl_contracts;
 struct sl_gate_opts {
 	int explain;                  /* collect the SQL of each metric */
 	const char *where;            /* restrict to rows (operator's SQL) */
+	const struct sl_contracts *contracts;   /* model contracts, for relevance */
 };
 
 /* Run every gate of contract f on db; results are appended to rep. */

@@ -242,7 +242,41 @@ check_temporal_leakage() {
   expect_rc 0
 }
 
-for c in temporal_leakage consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
+check_relevance_of_model_inputs() {
+  demo "$1"
+  cat > recsys/models/conversion.yaml <<'YAML'
+name: conversion
+table: users
+label: converted
+version: 1
+inputs: [country, age_bucket]
+YAML
+  # conversion depends on the age bucket only
+  Q "UPDATE users SET converted = (age_bucket = '55+' OR age_bucket = '45-54')"
+  sl -C recsys --url "$URL" gate users --format json
+  expect_rc 1
+  g=$(gate_of users relevance)
+  expect_eq "$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(g["passed"], g["score"], d["sample_rows"], [(c["column"], c["signal"], c["used_by"]) for c in d["columns"]])')" \
+    "False 0.5 606 [('country', False, ['conversion v1']), ('age_bucket', True, ['conversion v1'])]"
+  # NMI as scikit-learn defines it (arithmetic mean of the entropies), from the rows
+  Q "SELECT age_bucket, converted FROM users" > rows.txt
+  want=$(/usr/bin/python3 - <<'PY'
+from collections import Counter
+from math import log
+rows = [l.rstrip("\n").split("|") for l in open("rows.txt")]
+n = len(rows)
+def H(c): return -sum(v / n * log(v / n) for v in c.values())
+x = Counter(r[0] for r in rows); y = Counter(r[1] for r in rows); xy = Counter((r[0], r[1]) for r in rows)
+mi = sum(v / n * log((v / n) / (x[a] / n * y[b] / n)) for (a, b), v in xy.items())
+print(round(mi / ((H(x) + H(y)) / 2), 9))
+PY
+)
+  expect_eq "$(printf %s "$g" | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print([round(c["nmi"], 9) for c in g["details"]["columns"] if c["column"] == "age_bucket"][0])')" "$want"
+  # a table no model reads has no relevance gate
+  expect_eq "$(json '[g["gate"] for g in d["gates"] if g["table"] == "user_features" and g["gate"] == "relevance"]')" "[]"
+}
+
+for c in relevance_of_model_inputs temporal_leakage consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
          biased_change_fails_fairness duplicate_keys_and_missing_columns freshness_and_explain; do
   eval "test_sqlite_$c() { check_$c sqlite; }"
   eval "test_postgres_$c() { [ \"\$PG_OK\" = 1 ] || return 0; check_$c postgres; }"
