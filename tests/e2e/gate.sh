@@ -276,7 +276,32 @@ PY
   expect_eq "$(json '[g["gate"] for g in d["gates"] if g["table"] == "user_features" and g["gate"] == "relevance"]')" "[]"
 }
 
-for c in relevance_of_model_inputs temporal_leakage consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
+check_fairness_rates_on_a_hand_checked_table() {
+  demo "$1"
+  Q "CREATE TABLE preds (id integer PRIMARY KEY, grp text, label integer, pred integer)"
+  # A: (1,1) (1,0) (0,1) (0,0): TPR .5, FPR .5, FNR .5; B: (1,1) (1,1) (0,0) (0,0): TPR 1, FPR 0
+  Q "INSERT INTO preds VALUES (1,'A',1,1),(2,'A',1,0),(3,'A',0,1),(4,'A',0,0),(5,'B',1,1),(6,'B',1,1),(7,'B',0,0),(8,'B',0,0)"
+  cat > recsys/features/preds.yaml <<'YAML'
+table: preds
+key: id
+label: label
+prediction: pred
+columns:
+  grp: {type: text, description: "group", owner: me, protected: true}
+gates:
+  fairness: {min_ratio: 0.8, min_group_size: 1}
+YAML
+  sl -C recsys --url "$URL" gate preds --format json
+  expect_rc 0
+  expect_eq "$(gate_of preds fairness grp | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(d["outcome"], d["ratio"], d["difference"], d["equal_opportunity_difference"], d["equal_opportunity_ratio"], d["equalized_odds_difference"], d["equalized_odds_ratio"], [(x["group"], x["selection_rate"], x["tpr"], x["fpr"], x["fnr"]) for x in d["groups"]])')" \
+    "prediction 1.0 0.0 0.5 0.5 0.5 0.0 [('A', 0.5, 0.5, 0.5, 0.5), ('B', 0.5, 1.0, 0.0, 0.0)]"
+  sed -i 's/min_group_size: 1}/min_group_size: 1, metric: equalized_odds}/' recsys/features/preds.yaml
+  sl -C recsys --url "$URL" gate preds --format json
+  expect_rc 1
+  expect_eq "$(gate_of preds fairness grp | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print(g["passed"], g["score"], g["details"]["metric"])')" "False 0.0 equalized_odds"
+}
+
+for c in fairness_rates_on_a_hand_checked_table relevance_of_model_inputs temporal_leakage consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
          biased_change_fails_fairness duplicate_keys_and_missing_columns freshness_and_explain; do
   eval "test_sqlite_$c() { check_$c sqlite; }"
   eval "test_postgres_$c() { [ \"\$PG_OK\" = 1 ] || return 0; check_$c postgres; }"
