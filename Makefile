@@ -2,7 +2,7 @@
 # Debian packages first (scripts/deps.sh), then build.
 
 CC      ?= cc
-PKGS     = sqlite3 libpq yaml-0.1 libcrypto jansson
+PKGS     = sqlite3 libpq yaml-0.1 libcrypto jansson zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libpq is dlopen'ed when a PostgreSQL URL is used (db_postgres.c): not linked
 PKG_LIBS   := $(shell pkg-config --libs $(filter-out libpq,$(PKGS)) 2>/dev/null) -ldl

@@ -7,7 +7,9 @@
 #include "../db/db.h"
 #include "../stats/profile.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
+#include <zlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -64,14 +66,71 @@ static int id_cb(void *arg, int n, const char *const *v)
 	return 1;
 }
 
+/*
+ * Stored profiles are zlib-compressed JSON in base64 behind "zlib:" (the
+ * exact values of a 100,000-row column compress about 3x); plain JSON, as
+ * written before, is still read.
+ */
+static char *pack(const char *json)
+{
+	uLong n = (uLong)strlen(json);
+	uLongf zn = compressBound(n);
+	unsigned char *z = sl_malloc(zn);
+	if (compress2(z, &zn, (const Bytef *)json, n, 6) != Z_OK) {
+		free(z);
+		return sl_strdup(json);
+	}
+	/* the raw length first, so the reader knows what to allocate */
+	struct sl_buf b = SL_BUF_INIT;
+	sl_buf_printf(&b, "zlib:%lu:", (unsigned long)n);
+	sl_buf_grow(&b, 4 * ((zn + 2) / 3) + 1);
+	int len = EVP_EncodeBlock((unsigned char *)b.s + b.len, z, (int)zn);
+	b.len += (size_t)len;
+	b.s[b.len] = '\0';
+	free(z);
+	return sl_buf_detach(&b);
+}
+
+static char *unpack(const char *text, struct sl_error *err)
+{
+	if (strncmp(text, "zlib:", 5) != 0)
+		return sl_strdup(text);
+	char *end;
+	unsigned long n = strtoul(text + 5, &end, 10);
+	if (*end != ':' || n > (1UL << 31)) {
+		sl_err(err, SL_ENV, "a stored baseline is damaged (bad header)");
+		return NULL;
+	}
+	const char *b64 = end + 1;
+	size_t blen = strlen(b64);
+	unsigned char *z = sl_malloc(blen / 4 * 3 + 3);
+	int zn = EVP_DecodeBlock(z, (const unsigned char *)b64, (int)blen);
+	/* EVP_DecodeBlock counts the padding as data: drop it */
+	if (zn > 0 && blen >= 2 && b64[blen - 1] == '=')
+		zn -= b64[blen - 2] == '=' ? 2 : 1;
+	char *out = sl_malloc(n + 1);
+	uLongf outn = n;
+	if (zn < 0 || uncompress((Bytef *)out, &outn, z, (uLong)zn) != Z_OK || outn != n) {
+		free(z);
+		free(out);
+		sl_err(err, SL_ENV, "a stored baseline is damaged (it does not decompress)");
+		return NULL;
+	}
+	free(z);
+	out[n] = '\0';
+	return out;
+}
+
 int sl_baseline_store(struct sl_db *db, const char *name, const char *schema_version,
 		      const struct sl_profile *p, long long *id, struct sl_error *err)
 {
 	if (ensure_table(db, err))
 		return -1;
 	json_t *j = sl_profile_to_json(p);
-	char *text = json_dumps(j, JSON_COMPACT);
+	char *plain = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
+	char *text = pack(plain);
+	free(plain);
 	char rows[32];
 	snprintf(rows, sizeof(rows), "%llu", (unsigned long long)p->rows);
 	struct sl_buf q = SL_BUF_INIT;
@@ -190,8 +249,14 @@ int sl_baseline_load(struct sl_db *db, const char *table, const char *name,
 		return rc;
 	}
 	json_error_t je;
-	json_t *j = json_loads(c.profile, 0, &je);
+	char *plain = unpack(c.profile, err);
 	free(c.profile);
+	if (!plain) {
+		sl_baseline_rows_free(c.meta.v, c.meta.n);
+		return -1;
+	}
+	json_t *j = json_loads(plain, 0, &je);
+	free(plain);
 	if (!j || sl_profile_from_json(out, j, err)) {
 		if (!j)
 			sl_err(err, SL_ENV, "baseline %s of %s: stored profile is not JSON: %s", name,

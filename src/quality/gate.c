@@ -1351,12 +1351,30 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 	/* drift against the table's baseline, when one was captured */
 	{
 		const char *bname = gate_str(f, "drift", "baseline");
+		const char *rtable = gate_str(f, "drift", "reference_table");
 		struct sl_profile base;
 		struct sl_baseline_row meta;
 		int found = 0;
 		memset(&meta, 0, sizeof(meta));
-		if (sl_baseline_load(db, f->table, bname ? bname : "default", &base, &meta, &found, err))
+		if (rtable) {
+			/* a reference read live: training data against serving data */
+			const char **names = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*names));
+			for (size_t i = 0; i < p.ncols; i++)
+				names[i] = f->cols[i].name;
+			int r = sl_profile_table(db, rtable, names, p.ncols, NULL, 1,
+						 SL_PROFILE_EXACT_ROWS, &base, err);
+			free(names);
+			if (r)
+				goto out;
+			found = 1;
+			struct sl_buf nm = SL_BUF_INIT;
+			sl_buf_printf(&nm, "table %s (read now)", rtable);
+			meta.name = sl_buf_detach(&nm);
+			meta.taken_at = sl_strdup(base.taken_at);
+		} else if (sl_baseline_load(db, f->table, bname ? bname : "default", &base, &meta,
+					    &found, err)) {
 			goto out;
+		}
 		if (found) {
 			struct sl_drift_opts dopts;
 			struct sl_drift_result dr;

@@ -198,6 +198,12 @@ check_baseline_capture_and_drift_gate() {
   sl -C recsys --url "$URL" baseline diff nosuch
   expect_rc 2
   expect_err "no baseline 'default' of nosuch"
+  # a reference read live: the training table against the serving one
+  Q "CREATE TABLE users_training AS SELECT * FROM users WHERE user_id % 3 <> 0"
+  printf '  drift: {reference_table: users_training}\n' >> recsys/features/users.yaml
+  sl -C recsys --url "$URL" gate users --format json
+  expect_eq "$(gate_of users drift | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); d=g["details"]; print(d["baseline"], [(c["column"], c["reference_n"]) for c in d["columns"]], d["columns"][0]["drifted"])')" \
+    "table users_training (read now) [('country', 404), ('age_bucket', 404)] True"
 }
 
 check_consistency_accuracy_and_quality_score() {
