@@ -71,7 +71,7 @@ static int sqlite_open(struct sl_db **out, const char *url, const char *base_dir
 	if (gethostname(d->host, sizeof(d->host) - 1))
 		snprintf(d->host, sizeof(d->host), "localhost");
 	int rc = sqlite3_open_v2(full, &d->h,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		sl_err(err, SL_ENV, "cannot open SQLite database '%s': %s", full,
 		       d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));

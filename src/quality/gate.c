@@ -114,6 +114,7 @@ struct pass {
 	struct sl_profile prof;       /* the contract's columns, for drift */
 	/* relevance: a uniform reservoir of rows, the label then each column */
 	double *res;                  /* RES_ROWS x (1 + ncols) */
+	double *num;                  /* this row's numbers, NaN where none */
 	size_t res_n;
 	unsigned long long res_seen;
 	uint64_t rng;
@@ -161,7 +162,8 @@ static int allowed(const struct sl_feature_col *c, const char *v)
 	return 0;
 }
 
-static void check_value(struct pass *p, struct colstate *s, const char *v)
+static void check_value(struct pass *p, struct colstate *s, const char *v, double num,
+			int num_bad)
 {
 	const struct sl_feature_col *c = s->c;
 	if (!v) {
@@ -182,10 +184,8 @@ static void check_value(struct pass *p, struct colstate *s, const char *v)
 	s->checked++;
 	int bad = 0;
 	if (s->fam == SL_TF_INT || s->fam == SL_TF_FLOAT) {
-		char *end;
-		errno = 0;
-		double d = strtod(v, &end);
-		if (end == v || *end || !isfinite(d) || (s->fam == SL_TF_INT && d != floor(d))) {
+		double d = num;
+		if (num_bad || (s->fam == SL_TF_INT && d != floor(d))) {
 			s->bad_type++;
 			bad = 1;
 		} else if ((!isnan(c->min) && d < c->min) || (!isnan(c->max) && d > c->max)) {
@@ -269,8 +269,20 @@ static int on_row(void *arg, int ncols, const char *const *vals)
 		sl_buf_printf(&p->key, "row %llu", p->rows);
 	p->prof.rows++;
 	for (size_t i = 0; i < p->ncols; i++) {
-		check_value(p, &p->cols[i], vals[p->cols[i].idx]);
-		sl_colprof_add(&p->prof.cols[i], vals[p->cols[i].idx], p->prof.exact_rows);
+		const char *v = vals[p->cols[i].idx];
+		struct sl_colprof *c = &p->prof.cols[i];
+		/* a number is read once for the checks, the profile and the sample */
+		double d = NAN;
+		int bad = 1;
+		if (v && (c->kind == SL_COL_NUMERIC || p->cols[i].fam == SL_TF_INT ||
+			  p->cols[i].fam == SL_TF_FLOAT))
+			bad = sl_read_number(v, &d) != 0;
+		p->num[i] = bad ? NAN : d;
+		check_value(p, &p->cols[i], v, d, bad);
+		if (c->kind == SL_COL_NUMERIC)
+			sl_colprof_add_parsed(c, v, d, bad, p->prof.exact_rows);
+		else
+			sl_colprof_add(c, v, p->prof.exact_rows);
 	}
 	for (size_t i = 0; i < p->nfair; i++)
 		fair_add(p, &p->fair[i], vals);
@@ -799,10 +811,12 @@ static void reservoir_add(struct pass *p, const char *const *vals)
 	}
 	double *row = p->res + slot * width;
 	row[0] = res_value(vals[p->label_idx], 1);
-	for (size_t i = 0; i < p->ncols; i++)
-		row[1 + i] = res_value(vals[p->cols[i].idx], p->cols[i].fam == SL_TF_INT ||
-							   p->cols[i].fam == SL_TF_FLOAT ||
-							   p->cols[i].fam == SL_TF_BOOL);
+	for (size_t i = 0; i < p->ncols; i++) {
+		enum sl_type_family fam = p->cols[i].fam;
+		row[1 + i] = fam == SL_TF_INT || fam == SL_TF_FLOAT
+				     ? p->num[i]
+				     : res_value(vals[p->cols[i].idx], fam == SL_TF_BOOL);
+	}
 }
 
 static int cmp_dbl(const void *a, const void *b)
@@ -1140,6 +1154,7 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 		p.key_idx[i] = add_col(&sel, f->keys.v[i]);
 	p.ncols = f->ncols;
 	p.cols = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*p.cols));
+	p.num = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*p.num));
 	for (size_t i = 0; i < f->ncols; i++) {
 		struct colstate *s = &p.cols[i];
 		s->c = &f->cols[i];
@@ -1444,6 +1459,7 @@ out:
 	free(p.ts_max);
 	sl_profile_free(&p.prof);
 	free(p.res);
+	free(p.num);
 	sl_buf_free(&p.key);
 	sl_buf_free(&q);
 	sl_strvec_free(&sel);

@@ -160,17 +160,29 @@ static int read_number(const char *s, double *out)
 	return 0;
 }
 
+int sl_read_number(const char *s, double *out)
+{
+	return read_number(s, out);
+}
+
 void sl_colprof_add(struct sl_colprof *c, const char *val, uint64_t exact_rows)
+{
+	double v = 0;
+	int bad = val && c->kind == SL_COL_NUMERIC && read_number(val, &v);
+	sl_colprof_add_parsed(c, val, v, bad, exact_rows);
+}
+
+void sl_colprof_add_parsed(struct sl_colprof *c, const char *val, double v, int bad,
+			   uint64_t exact_rows)
 {
 	c->count++;
 	if (!val) {
 		c->nulls++;
 		return;
 	}
-	size_t len = strlen(val);
+	size_t len = c->kind == SL_COL_NUMERIC ? 0 : strlen(val);
 	if (c->kind == SL_COL_NUMERIC) {
-		double v;
-		if (read_number(val, &v)) {
+		if (bad) {
 			c->invalid++;
 			return;
 		}

@@ -82,6 +82,13 @@ void sl_profile_free(struct sl_profile *p);
 /* One row: vals[i] is column i as text, NULL for SQL NULL. */
 void sl_profile_add_row(struct sl_profile *p, const char *const *vals);
 void sl_colprof_add(struct sl_colprof *c, const char *val, uint64_t exact_rows);
+/* The same with a numeric column's value already read (bad: it did not
+ * read as a finite number), so a caller that needs the number too reads
+ * it once. */
+void sl_colprof_add_parsed(struct sl_colprof *c, const char *val, double v, int bad,
+			   uint64_t exact_rows);
+/* A value as the profile reads numbers: 0 and *out, or -1. */
+int sl_read_number(const char *s, double *out);
 /*
  * dst absorbs src: the same table and columns (by name; a column only in
  * src is added), else SL_USAGE.  Exact values survive while the union
