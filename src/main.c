@@ -70,6 +70,8 @@ const struct sl_command sl_commands[] = {
 	  "  --sample N|P%                read about N rows (or P percent), a repeatable draw\n"
 	  "  --columns A,B                only these columns\n"
 	  "  -o, --output FILE            also save the profile as JSON (for merge and baselines)\n" },
+	{ "contract", cmd_contract, "contract check|list",
+	  "check the feature and model contracts against the live schema (exit 1 on a problem)", NULL },
 	{ "gate", cmd_gate, "gate [TABLE...] [--where SQL] [--explain]",
 	  "run the data quality gates of the feature contracts; exit 1 when one fails",
 	  "  --where SQL                  only rows matching this condition\n"

@@ -199,4 +199,25 @@ test_contract_errors_name_file_line_and_cause() {
   expect_err "model x v1 needs 'inputs'"
 }
 
+test_contract_check_against_the_live_schema() {
+  project
+  sl contract check
+  expect_rc 1
+  expect_out "user_features: missing-table: table user_features does not exist"
+  sl -q migrate
+  sl contract check --format json
+  expect_rc 0
+  expect_eq "$(json 'd["problems"], [(m["name"], m["version"], m["inputs"]) for m in d["models"]]')" "[] [('churn', '1', 2), ('churn', '2', 1)]"
+  printf 'ALTER TABLE user_features DROP COLUMN score;\nALTER TABLE user_features ADD COLUMN score text;\n' > migrations/V2__retype.sql
+  sl -q migrate
+  sl contract check --format json
+  expect_rc 1
+  expect_eq "$(json '[(p["contract"], p["kind"]) for p in d["problems"]]')" \
+    "[('user_features', 'type-mismatch'), ('churn v1', 'incompatible-input')]"
+  expect_eq "$(json 'd["problems"][0]["message"]')" "features/user_features.yaml:8: user_features.score is TEXT in the database but real in the contract"
+  sl contract list --format json
+  expect_rc 0
+  expect_eq "$(json '[f["name"] for f in d["features"]]')" "['user_features']"
+}
+
 t_run
