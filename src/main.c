@@ -72,6 +72,9 @@ const struct sl_command sl_commands[] = {
 	  "  -o, --output FILE            also save the profile as JSON (for merge and baselines)\n" },
 	{ "contract", cmd_contract, "contract check|list",
 	  "check the feature and model contracts against the live schema (exit 1 on a problem)", NULL },
+	{ "impact", cmd_impact, "impact --static [MODEL...]",
+	  "which model versions the pending migrations break, and why (exit 1 if one is)",
+	  "  --static                     schema compatibility from a shadow plan\n" },
 	{ "gate", cmd_gate, "gate [TABLE...] [--where SQL] [--explain]",
 	  "run the data quality gates of the feature contracts; exit 1 when one fails",
 	  "  --where SQL                  only rows matching this condition\n"

@@ -82,6 +82,7 @@ int cmd_baseline(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_profile(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_gate(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_contract(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_impact(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_repair(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_run(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct sl_ctx *ctx);

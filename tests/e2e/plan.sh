@@ -210,4 +210,28 @@ test_postgres_plan_on_a_scratch_database_leaves_both_unchanged() {
   expect_eq "$(psql -Atd plan_d_scratch_$$ -c "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")" 0
 }
 
+check_impact_static() { # sqlite|postgres
+  setup
+  T="DOUBLE PRECISION" U=""
+  if [ "$1" = postgres ]; then pg_db plan_i_$$; U="--url $URL"; T="double precision"; fi
+  sl -C recsys $U -q migrate
+  expect_rc 0
+  printf "DROP INDEX user_features_engagement;\nALTER TABLE user_features DROP COLUMN engagement_score;\n" > recsys/migrations/V7__drop.sql
+  sl -C recsys $U impact --static --format json
+  expect_rc 1
+  expect_eq "$(json '[(m["version"], m["compatible"], m["reasons"]) for m in d["models"]], d["pending"]')" \
+    "[('1', True, []), ('2', False, ['drop column user_features.engagement_score ($T; its values are lost)'])] 1"
+  sl -C recsys $U impact --static ranker
+  expect_rc 1
+  expect_out 'ranker v2 +BROKEN'
+  sl -C recsys $U impact --static nosuch
+  expect_rc 2
+  expect_err 'no model contract named nosuch'
+  sl -C recsys $U impact
+  expect_rc 2
+  expect_err "only 'impact --static' is available"
+}
+test_sqlite_impact_static() { check_impact_static sqlite; }
+test_postgres_impact_static() { [ "$PG_OK" = 1 ] || return 0; check_impact_static postgres; }
+
 t_run
