@@ -358,6 +358,11 @@ const char sl_config_template[] =
 "#   dbmate         20240101000000_create_users.sql with -- migrate:up / -- migrate:down\n"
 "migrations: migrations\n"
 "\n"
+"# Feature contracts (one YAML file per table) and model contracts (one per\n"
+"# model): lint, plan and the data gates read them (README: contracts).\n"
+"features: features\n"
+"models: models\n"
+"\n"
 "# Databases, by name (-e NAME). sqlite: paths are relative to this file.\n"
 "# ${VAR} and ${VAR:-default} are read from the environment when used.\n"
 "environments:\n"
@@ -380,4 +385,7 @@ const char sl_config_template[] =
 "      steps: [validate]\n"
 "    - name: migrate-dev\n"
 "      steps:\n"
-"        - migrate: {env: dev}\n";
+"        - migrate: {env: dev}\n"
+"    # once features/ holds contracts: the data gates after each migration\n"
+"    # - name: data-gates\n"
+"    #   steps: [feature-quality-checks, bias-ratio-threshold]\n";
