@@ -241,3 +241,52 @@ void sl_db_quote_table(const struct sl_db_driver *d, struct sl_buf *b, const cha
 		d->quote_ident(b, table);
 	}
 }
+
+const char *sl_cell_text(const struct sl_cell *c, char buf[32])
+{
+	switch (c->type) {
+	case SL_CELL_NULL:
+		return NULL;
+	case SL_CELL_INT:
+		snprintf(buf, 32, "%lld", c->i);
+		return buf;
+	case SL_CELL_REAL:
+		snprintf(buf, 32, "%.15g", c->d); /* SQLite's own %!.15g */
+		return buf;
+	default:
+		return c->s;
+	}
+}
+
+/* A text row as cells, for drivers without typed rows. */
+struct cells_adapter {
+	sl_cells_fn cb;
+	void *arg;
+	struct sl_cell *cells;
+	int cap;
+};
+
+static int adapt_row(void *arg, int ncols, const char *const *vals)
+{
+	struct cells_adapter *a = arg;
+	if (ncols > a->cap) {
+		a->cap = ncols;
+		a->cells = sl_realloc(a->cells, (size_t)ncols * sizeof(*a->cells));
+	}
+	for (int i = 0; i < ncols; i++) {
+		a->cells[i].type = vals[i] ? SL_CELL_TEXT : SL_CELL_NULL;
+		a->cells[i].s = vals[i];
+	}
+	return a->cb(a->arg, ncols, a->cells);
+}
+
+int sl_db_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
+		       struct sl_error *err)
+{
+	if (db->driver->stream_cells)
+		return db->driver->stream_cells(db, sql, cb, arg, err);
+	struct cells_adapter a = { cb, arg, NULL, 0 };
+	int rc = db->driver->stream(db, sql, adapt_row, &a, err);
+	free(a.cells);
+	return rc;
+}

@@ -46,6 +46,20 @@ void sl_stmt_list_push(struct sl_stmt_list *l, const struct sl_stmt *s);
  */
 typedef int (*sl_row_fn)(void *arg, int ncols, const char *const *vals);
 
+/*
+ * A cell of a typed row (sl_db_stream_cells): SQL NULL, a number the
+ * database holds as one (SQLite's INTEGER and REAL, handed over without a
+ * round trip through text), or text.
+ */
+enum sl_cell_type { SL_CELL_NULL, SL_CELL_INT, SL_CELL_REAL, SL_CELL_TEXT };
+struct sl_cell {
+	enum sl_cell_type type;
+	long long i;                 /* SL_CELL_INT */
+	double d;                    /* SL_CELL_INT and SL_CELL_REAL */
+	const char *s;               /* SL_CELL_TEXT */
+};
+typedef int (*sl_cells_fn)(void *arg, int ncols, const struct sl_cell *cells);
+
 struct sl_db_driver {
 	int version;                 /* members filled; 1 for this layout */
 	const char *name;            /* "sqlite", "postgres" */
@@ -73,6 +87,9 @@ struct sl_db_driver {
 	 */
 	int (*stream)(struct sl_db *db, const char *sql, sl_row_fn cb, void *arg,
 		      struct sl_error *err);
+	/* The same with typed cells; NULL: sl_db_stream_cells adapts stream. */
+	int (*stream_cells)(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
+			    struct sl_error *err);
 	int (*begin)(struct sl_db *db, struct sl_error *err);
 	int (*commit)(struct sl_db *db, struct sl_error *err);
 	int (*rollback)(struct sl_db *db, struct sl_error *err);
@@ -176,6 +193,13 @@ void sl_mask_text(const char *url, const char *text, struct sl_buf *out);
 
 /* Append ident in SQL-standard double quotes ("a""b"): both drivers'. */
 void sl_quote_ident_std(struct sl_buf *out, const char *ident);
+/* Stream a query's rows as typed cells (see struct sl_cell). */
+int sl_db_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
+		       struct sl_error *err);
+/* A cell as text: numbers formatted into buf as SQLite prints them; NULL
+ * for SQL NULL. */
+const char *sl_cell_text(const struct sl_cell *c, char buf[32]);
+
 /* "schema.table" or "table" from config or a contract, each part quoted. */
 void sl_db_quote_table(const struct sl_db_driver *d, struct sl_buf *out, const char *table);
 

@@ -490,6 +490,49 @@ static int sqlite_count_rows(struct sl_db *db, const char *table, long long *row
 	return rc;
 }
 
+/* Numbers as numbers: formatting each REAL as text and parsing it back
+ * was 40% of a profile's time. */
+static int sqlite_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
+			       struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(d->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(d, err, NULL);
+	int ncols = sqlite3_column_count(st);
+	struct sl_cell *cells = sl_calloc((size_t)(ncols ? ncols : 1), sizeof(*cells));
+	int rc, ret = 0, stop = 0;
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < ncols; i++) {
+			struct sl_cell *c = &cells[i];
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_NULL:
+				c->type = SL_CELL_NULL;
+				break;
+			case SQLITE_INTEGER:
+				c->type = SL_CELL_INT;
+				c->i = sqlite3_column_int64(st, i);
+				c->d = (double)c->i;
+				break;
+			case SQLITE_FLOAT:
+				c->type = SL_CELL_REAL;
+				c->d = sqlite3_column_double(st, i);
+				break;
+			default:
+				c->type = SL_CELL_TEXT;
+				c->s = (const char *)sqlite3_column_text(st, i);
+			}
+		}
+		if (cb(arg, ncols, cells))
+			stop = 1;
+	}
+	if (!stop && rc != SQLITE_DONE)
+		ret = db_err(d, err, NULL);
+	free(cells);
+	sqlite3_finalize(st);
+	return ret;
+}
+
 /* sqlite3_step already hands over one row at a time. */
 static int sqlite_stream(struct sl_db *db, const char *sql, sl_row_fn cb, void *arg,
 			 struct sl_error *err)
@@ -506,6 +549,7 @@ const struct sl_db_driver sl_sqlite_driver = {
 	.exec = sqlite_exec,
 	.query = sqlite_query,
 	.stream = sqlite_stream,
+	.stream_cells = sqlite_stream_cells,
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,

@@ -115,6 +115,12 @@ struct pass {
 	/* relevance: a uniform reservoir of rows, the label then each column */
 	double *res;                  /* RES_ROWS x (1 + ncols) */
 	double *num;                  /* this row's numbers, NaN where none */
+	/* typed rows: numbers of contract columns stay numbers */
+	const char **vals;            /* the row as text (NUMBER_CELL: see cellnum) */
+	double *cellnum;
+	char (*cellbuf)[32];
+	unsigned char *needs_text;    /* keys, groups, label, prediction, timestamp */
+	size_t nsel;
 	size_t res_n;
 	unsigned long long res_seen;
 	uint64_t rng;
@@ -253,6 +259,26 @@ static void fair_add(struct pass *p, struct fairstate *fs, const char *const *va
 
 static void reservoir_add(struct pass *p, const char *const *vals);
 
+/* A contract column's number handed over as a number (p->cellnum). */
+static const char NUMBER_CELL[] = "";
+
+static int on_row(void *arg, int ncols, const char *const *vals);
+
+static int on_cells(void *arg, int ncols, const struct sl_cell *cells)
+{
+	struct pass *p = arg;
+	for (int j = 0; j < ncols && (size_t)j < p->nsel; j++) {
+		const struct sl_cell *c = &cells[j];
+		if ((c->type == SL_CELL_INT || c->type == SL_CELL_REAL) && !p->needs_text[j]) {
+			p->vals[j] = NUMBER_CELL;
+			p->cellnum[j] = c->d;
+		} else {
+			p->vals[j] = sl_cell_text(c, p->cellbuf[j]);
+		}
+	}
+	return on_row(arg, ncols, p->vals);
+}
+
 static int on_row(void *arg, int ncols, const char *const *vals)
 {
 	struct pass *p = arg;
@@ -274,9 +300,19 @@ static int on_row(void *arg, int ncols, const char *const *vals)
 		/* a number is read once for the checks, the profile and the sample */
 		double d = NAN;
 		int bad = 1;
-		if (v && (c->kind == SL_COL_NUMERIC || p->cols[i].fam == SL_TF_INT ||
-			  p->cols[i].fam == SL_TF_FLOAT))
+		char buf[32];
+		if (v == NUMBER_CELL) {
+			d = p->cellnum[p->cols[i].idx];
+			bad = !isfinite(d);
+			if (c->kind != SL_COL_NUMERIC || p->cols[i].c->allowed.n || p->cols[i].has_re) {
+				/* text is wanted after all: as SQLite would print it */
+				snprintf(buf, sizeof(buf), "%.15g", d);
+				v = buf;
+			}
+		} else if (v && (c->kind == SL_COL_NUMERIC || p->cols[i].fam == SL_TF_INT ||
+				 p->cols[i].fam == SL_TF_FLOAT)) {
 			bad = sl_read_number(v, &d) != 0;
+		}
 		p->num[i] = bad ? NAN : d;
 		check_value(p, &p->cols[i], v, d, bad);
 		if (c->kind == SL_COL_NUMERIC)
@@ -813,9 +849,10 @@ static void reservoir_add(struct pass *p, const char *const *vals)
 	row[0] = res_value(vals[p->label_idx], 1);
 	for (size_t i = 0; i < p->ncols; i++) {
 		enum sl_type_family fam = p->cols[i].fam;
-		row[1 + i] = fam == SL_TF_INT || fam == SL_TF_FLOAT
-				     ? p->num[i]
-				     : res_value(vals[p->cols[i].idx], fam == SL_TF_BOOL);
+		const char *v = vals[p->cols[i].idx];
+		row[1 + i] = fam == SL_TF_INT || fam == SL_TF_FLOAT ? p->num[i]
+			     : v == NUMBER_CELL		       ? p->cellnum[p->cols[i].idx]
+							       : res_value(v, fam == SL_TF_BOOL);
 	}
 }
 
@@ -1225,7 +1262,22 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 		sl_buf_printf(&q, " WHERE %s", o->where);
 	explain(rep, o, "pass", q.s);
 	sl_buf_reset(&p.key);
-	if (d->stream(db, q.s, on_row, &p, err))
+	p.nsel = sel.n + (f->prediction ? 1 : 0);
+	p.vals = sl_calloc(p.nsel, sizeof(*p.vals));
+	p.cellnum = sl_calloc(p.nsel, sizeof(*p.cellnum));
+	p.cellbuf = sl_calloc(p.nsel, sizeof(*p.cellbuf));
+	p.needs_text = sl_calloc(p.nsel, 1);
+	for (size_t i = 0; i < p.nkeys; i++)
+		p.needs_text[p.key_idx[i]] = 1;
+	for (size_t i = 0; i < p.nfair; i++)
+		p.needs_text[p.fair[i].idx] = 1;
+	if (p.label_idx >= 0)
+		p.needs_text[p.label_idx] = 1;
+	if (p.pred_idx >= 0)
+		p.needs_text[p.pred_idx] = 1;
+	if (p.ts_idx >= 0)
+		p.needs_text[p.ts_idx] = 1;
+	if (sl_db_stream_cells(db, q.s, on_cells, &p, err))
 		goto out;
 
 	/* completeness: non-NULL share of the contract's cells */
@@ -1460,6 +1512,10 @@ out:
 	sl_profile_free(&p.prof);
 	free(p.res);
 	free(p.num);
+	free(p.vals);
+	free(p.cellnum);
+	free(p.cellbuf);
+	free(p.needs_text);
 	sl_buf_free(&p.key);
 	sl_buf_free(&q);
 	sl_strvec_free(&sel);

@@ -669,7 +669,7 @@ struct scan {
 	int bad;
 };
 
-static int scan_row(void *arg, int ncols, const char *const *vals)
+static int scan_row(void *arg, int ncols, const struct sl_cell *cells)
 {
 	struct scan *s = arg;
 	if ((size_t)ncols != s->p->ncols) {
@@ -685,7 +685,17 @@ static int scan_row(void *arg, int ncols, const char *const *vals)
 		if (u >= s->sample)
 			return 0;
 	}
-	sl_profile_add_row(s->p, vals);
+	struct sl_profile *p = s->p;
+	p->rows++;
+	for (size_t i = 0; i < p->ncols; i++) {
+		struct sl_colprof *c = &p->cols[i];
+		const struct sl_cell *x = &cells[i];
+		char buf[32];
+		if (c->kind == SL_COL_NUMERIC && (x->type == SL_CELL_INT || x->type == SL_CELL_REAL))
+			sl_colprof_add_parsed(c, "", x->d, !isfinite(x->d), p->exact_rows);
+		else
+			sl_colprof_add(c, sl_cell_text(x, buf), p->exact_rows);
+	}
 	return 0;
 }
 
@@ -746,7 +756,7 @@ int sl_profile_table(struct sl_db *db, const char *table, const char *const *col
 	if (where)
 		sl_buf_printf(&q, " WHERE %s", where);
 	struct scan s = { out, out->sample, 0x9E3779B97F4A7C15ULL, 0 };
-	rc = d->stream(db, q.s, scan_row, &s, err);
+	rc = sl_db_stream_cells(db, q.s, scan_row, &s, err);
 	sl_buf_free(&q);
 	if (!rc && s.bad)
 		rc = sl_err(err, SL_ENV, "the query returned an unexpected number of columns");
