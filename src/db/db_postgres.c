@@ -349,11 +349,17 @@ static int pg_stream(struct sl_db *db, const char *sql, sl_row_fn cb, void *arg,
 	int len;
 	while ((len = PQgetCopyData(d->conn, &line, 0)) > 0) {
 		if (!stop) {
-			int n;
-			while ((n = copy_fields(line, (size_t)len, vals, max)) < 0) {
-				max = max ? max * 2 : 16;
+			/* size the fields first: copy_fields splits the line in place,
+			 * so it cannot be run twice on it (tabs in values arrive
+			 * escaped: every raw tab separates two fields) */
+			int need = 1;
+			for (int i = 0; i < len; i++)
+				need += line[i] == '\t';
+			if (need > max) {
+				max = need;
 				vals = sl_realloc(vals, (size_t)max * sizeof(*vals));
 			}
+			int n = copy_fields(line, (size_t)len, vals, max);
 			/* keep reading to the end: the connection must finish the COPY */
 			stop = cb(arg, n, vals) != 0;
 		}

@@ -308,7 +308,19 @@ YAML
   expect_eq "$(gate_of preds fairness grp | python3 -c 'import ast,sys; g=ast.literal_eval(sys.stdin.read()); print(g["passed"], g["score"], g["details"]["metric"])')" "False 0.0 equalized_odds"
 }
 
-for c in fairness_rates_on_a_hand_checked_table relevance_of_model_inputs temporal_leakage consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
+check_wide_table_profile() {
+  demo "$1"
+  # 24 columns: wider than any first guess of a row's width
+  cols=$(python3 -c 'print(", ".join("c%d integer" % i for i in range(23)))')
+  vals=$(python3 -c 'print(", ".join(str(i) for i in range(23)))')
+  Q "CREATE TABLE wide (id integer PRIMARY KEY, $cols)"
+  Q "INSERT INTO wide VALUES (1, $vals), (2, $vals)"
+  sl -C recsys --url "$URL" profile wide --format json
+  expect_rc 0
+  expect_eq "$(json '[(c["name"], c["count"], c["min"]) for c in d["profile"]["columns"]][-3:]')" "[('c20', 2, 20.0), ('c21', 2, 21.0), ('c22', 2, 22.0)]"
+}
+
+for c in wide_table_profile fairness_rates_on_a_hand_checked_table relevance_of_model_inputs temporal_leakage consistency_accuracy_and_quality_score profile_and_merge_of_shards baseline_capture_and_drift_gate clean_demo_passes degraded_completeness_fails_with_keys_and_sql invalid_values_fail_validity \
          biased_change_fails_fairness duplicate_keys_and_missing_columns freshness_and_explain; do
   eval "test_sqlite_$c() { check_$c sqlite; }"
   eval "test_postgres_$c() { [ \"\$PG_OK\" = 1 ] || return 0; check_$c postgres; }"
