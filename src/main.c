@@ -72,9 +72,16 @@ const struct sl_command sl_commands[] = {
 	  "  -o, --output FILE            also save the profile as JSON (for merge and baselines)\n" },
 	{ "contract", cmd_contract, "contract check|list",
 	  "check the feature and model contracts against the live schema (exit 1 on a problem)", NULL },
-	{ "impact", cmd_impact, "impact --static [MODEL...]",
-	  "which model versions the pending migrations break, and why (exit 1 if one is)",
-	  "  --static                     schema compatibility from a shadow plan\n" },
+	{ "impact", cmd_impact, "impact [--static] [MODEL...]",
+	  "what a change does to the models: retrained proxy, stored predictions, impact score (exit 1 on a drop)",
+	  "  --static                     only schema compatibility, from a shadow plan of the pending migrations\n"
+	  "  --baseline NAME              the training set to compare with (sluice baseline capture; default: default)\n"
+	  "  --baseline-env ENV           read the baseline rows live from another environment instead\n"
+	  "  --where SQL                  only the candidate rows that match\n"
+	  "  --max-drop X                 override every contract's max_drop\n"
+	  "  --min-score X                override the Model Impact Score minimum (default 0.90)\n"
+	  "  --sample-rows N              rows per side, a bottom-k sample by key hash (0: every row)\n"
+	  "  --no-score                   skip the Model Impact Score (it runs the table's gates)\n" },
 	{ "gate", cmd_gate, "gate [TABLE...] [--where SQL] [--explain]",
 	  "run the data quality gates of the feature contracts; exit 1 when one fails",
 	  "  --where SQL                  only rows matching this condition\n"

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "../contract/contract.h"
 #include "../quality/baseline.h"
+#include "../model/impact.h"
 #include "../quality/drift.h"
 #include "../stats/profile.h"
 
@@ -30,46 +31,37 @@ static int capture(struct sl_ctx *ctx, struct sl_db *db, struct sl_engine *eng,
 		   const char *table, const char *name, struct sl_error *err)
 {
 	struct sl_contracts contracts;
-	struct sl_strvec tables = SL_STRVEC_INIT;
 	char *version = NULL;
-	json_t *done = json_array();
+	json_t *done = json_array(), *sets = json_array();
 	int rc = -1;
 	memset(&contracts, 0, sizeof(contracts));
-	if (table) {
-		sl_strvec_push(&tables, table);
-	} else {
-		if (sl_contracts_load(&contracts, ctx->cfg->features_dir, ctx->cfg->models_dir, err))
-			goto out;
-		for (size_t i = 0; i < contracts.nfeatures; i++)
-			sl_strvec_push(&tables, contracts.features[i].table);
-		if (!tables.n) {
+	if (sl_contracts_load(&contracts, ctx->cfg->features_dir, ctx->cfg->models_dir, err) ||
+	    current_version(eng, &version, err))
+		goto out;
+	rc = sl_capture_baselines(db, &contracts, table, name, version, done, sets, err);
+	if (rc && !json_array_size(done))
+		goto out;
+	if (!ctx->json && !ctx->quiet) {
+		size_t i;
+		json_t *o;
+		json_array_foreach(done, i, o)
+			printf("captured baseline %s of %s: %lld row(s), %lld column(s), schema version %s (id %lld)\n",
+			       name, json_string_value(json_object_get(o, "table")),
+			       (long long)json_integer_value(json_object_get(o, "rows")),
+			       (long long)json_integer_value(json_object_get(o, "columns")),
+			       version ? version : "none",
+			       (long long)json_integer_value(json_object_get(o, "id")));
+		json_array_foreach(sets, i, o)
+			printf("captured training set %s of %s: %lld row(s), %lld column(s) the model contracts read\n",
+			       name, json_string_value(json_object_get(o, "table")),
+			       (long long)json_integer_value(json_object_get(o, "rows")),
+			       (long long)json_integer_value(json_object_get(o, "columns")));
+	}
+	if (rc) {
+		if (!strncmp(err->message, "no feature contracts", 20))
 			sl_err(err, SL_USAGE, "no feature contracts in %s: name a table with --table",
 			       ctx->cfg->features_dir);
-			goto out;
-		}
-	}
-	if (current_version(eng, &version, err))
 		goto out;
-	for (size_t i = 0; i < tables.n; i++) {
-		struct sl_profile p;
-		long long id = 0;
-		if (sl_profile_table(db, tables.v[i], NULL, 0, NULL, 1, SL_PROFILE_EXACT_ROWS, &p, err))
-			goto out;
-		int r = sl_baseline_store(db, name, version, &p, &id, err);
-		if (!r) {
-			json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:I, s:s}", "id", (json_int_t)id,
-					      "name", name, "table", p.table, "schema_version",
-					      version ? json_string(version) : json_null(), "rows",
-					      (json_int_t)p.rows, "taken_at", p.taken_at);
-			json_array_append_new(done, o);
-			if (!ctx->json && !ctx->quiet)
-				printf("captured baseline %s of %s: %llu row(s), %zu column(s), schema version %s (id %lld)\n",
-				       name, p.table, (unsigned long long)p.rows, p.ncols,
-				       version ? version : "none", id);
-		}
-		sl_profile_free(&p);
-		if (r)
-			goto out;
 	}
 	if (ctx->json) {
 		json_t *doc = json_object();
@@ -77,13 +69,14 @@ static int capture(struct sl_ctx *ctx, struct sl_db *db, struct sl_engine *eng,
 		sl_json_set_str(doc, "command", "baseline capture");
 		sl_json_set_str(doc, "environment", ctx->env_selected);
 		json_object_set_new(doc, "captured", json_incref(done));
+		json_object_set_new(doc, "training_sets", json_incref(sets));
 		sl_cli_json(doc);
 	}
 	rc = 0;
 out:
 	json_decref(done);
+	json_decref(sets);
 	free(version);
-	sl_strvec_free(&tables);
 	sl_contracts_free(&contracts);
 	return rc;
 }

@@ -387,7 +387,7 @@ static int load_feature(struct sl_feature_contract *f, struct sl_ydoc *doc, stru
 
 static const char *const model_keys[] = {
 	"name", "version", "versions", "owner", "description", "task", "table", "inputs", "label",
-	"metric", "max_drop", "baseline", "predictions", "mlflow", "tags", NULL
+	"metric", "max_drop", "baseline", "predictions", "mlflow", "tags", "key", "impact", NULL
 };
 static const char *const tasks[] = { "binary", "regression", NULL };
 static const char *const metrics[] = { "auc", "accuracy", "f1", "logloss", "rmse", "mae", NULL };
@@ -429,6 +429,55 @@ static int load_model_fields(struct sl_model_contract *m, const struct sl_ydoc *
 		free(m->mlflow_uri);
 		m->mlflow_uri = sl_strdup(s);
 	}
+	if ((n = sl_ymap_get(map, "key"))) {
+		sl_strvec_free(&m->keys);
+		if (ystrs(doc, n, "key", &m->keys, err))
+			return -1;
+	}
+	if ((n = sl_ymap_get(map, "impact"))) {
+		static const char *const ik[] = { "c", "alpha", "max_categories", "sample_rows",
+						  "min_score", "weights", NULL };
+		static const char *const wk[] = { "data_quality", "feature_quality", "label_quality",
+						  "temporal_consistency", NULL };
+		const struct sl_ynode *v;
+		double x;
+		if (need_map(doc, n, "'impact'", err) || sl_ymap_check_keys(doc, n, ik, "impact", err))
+			return -1;
+		if ((v = sl_ymap_get(n, "c")) && (ynum(doc, v, "c", &m->c, err) ||
+		    (!(m->c > 0) && sl_ynode_err(doc, v, err, "'c' must be positive"))))
+			return -1;
+		if ((v = sl_ymap_get(n, "alpha")) && (ynum(doc, v, "alpha", &m->alpha, err) ||
+		    (!(m->alpha > 0) && sl_ynode_err(doc, v, err, "'alpha' must be positive"))))
+			return -1;
+		if ((v = sl_ymap_get(n, "max_categories"))) {
+			if (ynum(doc, v, "max_categories", &x, err))
+				return -1;
+			if (x < 2 || x > 1000 || x != floor(x))
+				return sl_ynode_err(doc, v, err, "'max_categories' is a whole number from 2 to 1000");
+			m->max_categories = (int)x;
+		}
+		if ((v = sl_ymap_get(n, "sample_rows"))) {
+			if (ynum(doc, v, "sample_rows", &x, err))
+				return -1;
+			if (x < 0 || x != floor(x) || x > 1e12)
+				return sl_ynode_err(doc, v, err, "'sample_rows' is a row count (0: every row)");
+			m->sample_rows = (long long)x;
+		}
+		if ((v = sl_ymap_get(n, "min_score")) && ynum(doc, v, "min_score", &m->impact_min, err))
+			return -1;
+		if ((v = sl_ymap_get(n, "weights"))) {
+			if (need_map(doc, v, "'weights'", err) ||
+			    sl_ymap_check_keys(doc, v, wk, "weights", err))
+				return -1;
+			for (int k = 0; wk[k]; k++) {
+				const struct sl_ynode *w = sl_ymap_get(v, wk[k]);
+				if (w && ynum(doc, w, wk[k], &m->weights[k], err))
+					return -1;
+				if (w && m->weights[k] < 0)
+					return sl_ynode_err(doc, w, err, "a weight must not be negative");
+			}
+		}
+	}
 	if ((n = sl_ymap_get(map, "predictions"))) {
 		static const char *const pk[] = { "table", "column", "sql", NULL };
 		if (need_map(doc, n, "'predictions' ({table, column} or {sql})", err) ||
@@ -457,6 +506,7 @@ static void model_free(struct sl_model_contract *m)
 	free(m->pred_column);
 	free(m->pred_sql);
 	sl_strvec_free(&m->inputs);
+	sl_strvec_free(&m->keys);
 }
 
 static int check_model(const struct sl_model_contract *m, const struct sl_ydoc *doc,
@@ -482,6 +532,15 @@ static int check_model(const struct sl_model_contract *m, const struct sl_ydoc *
 	if (m->max_drop < 0)
 		return sl_err_at(err, SL_USAGE, doc->path, m->line, 0,
 				 "model %s: max_drop must not be negative", m->name);
+	if (m->metric && m->task) {
+		int reg = !strcmp(m->task, "regression");
+		int regmetric = !strcmp(m->metric, "rmse") || !strcmp(m->metric, "mae");
+		if (reg != regmetric)
+			return sl_err_at(err, SL_USAGE, doc->path, m->line, 0,
+					 "model %s: metric %s does not apply to a %s task (%s)", m->name,
+					 m->metric, m->task,
+					 reg ? "rmse or mae" : "auc, accuracy, f1 or logloss");
+	}
 	return 0;
 }
 
@@ -494,9 +553,18 @@ static void model_copy(struct sl_model_contract *d, const struct sl_model_contra
 	memset(&d->inputs, 0, sizeof(d->inputs));
 	for (size_t i = 0; i < s->inputs.n; i++)
 		sl_strvec_push(&d->inputs, s->inputs.v[i]);
+	memset(&d->keys, 0, sizeof(d->keys));
+	for (size_t i = 0; i < s->keys.n; i++)
+		sl_strvec_push(&d->keys, s->keys.v[i]);
 	d->max_drop = s->max_drop;
 	d->baseline = s->baseline;
 	d->line = s->line;
+	d->c = s->c;
+	d->alpha = s->alpha;
+	d->max_categories = s->max_categories;
+	d->sample_rows = s->sample_rows;
+	d->impact_min = s->impact_min;
+	memcpy(d->weights, s->weights, sizeof(d->weights));
 }
 
 static int load_models(struct sl_contracts *c, const struct sl_ydoc *doc, struct sl_error *err)
@@ -512,6 +580,13 @@ static int load_models(struct sl_contracts *c, const struct sl_ydoc *doc, struct
 	base.path = sl_strdup(doc->path);
 	base.max_drop = 0.02;
 	base.baseline = NAN;
+	base.c = 1.0;
+	base.alpha = 1.0;
+	base.max_categories = 20;
+	base.sample_rows = 200000;
+	base.impact_min = 0.90;
+	for (int k = 0; k < 4; k++)
+		base.weights[k] = 0.25;
 	base.line = root->line;
 	int rc = -1;
 	if (ystr(doc, root, "name", &base.name, err) || load_model_fields(&base, doc, root, err))
@@ -530,7 +605,8 @@ static int load_models(struct sl_contracts *c, const struct sl_ydoc *doc, struct
 		if (vs) {
 			static const char *const vkeys[] = { "version", "owner", "task", "table", "inputs",
 							     "label", "metric", "max_drop", "baseline",
-							     "predictions", "mlflow", "description", NULL };
+							     "predictions", "mlflow", "description", "key", "impact",
+							     NULL };
 			m.line = vs->items[i]->line;
 			if (need_map(doc, vs->items[i], "a version", err) ||
 			    sl_ymap_check_keys(doc, vs->items[i], vkeys, "a model version", err) ||

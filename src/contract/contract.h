@@ -74,6 +74,13 @@ struct sl_model_contract {
 	double baseline;             /* the metric's recorded value; NAN if unset */
 	char *pred_table, *pred_column, *pred_sql;   /* stored predictions */
 	int line;                    /* of the version's entry */
+	struct sl_strvec keys;       /* entity key; none: the feature contract's */
+	/* impact: {c, alpha, max_categories, sample_rows, min_score, weights} */
+	double c, alpha;             /* proxy regularisation (default 1, 1) */
+	int max_categories;          /* one-hot cap per input (default 20) */
+	long long sample_rows;       /* rows read per side (default 200000; 0 all) */
+	double impact_min;           /* Model Impact Score gate (default 0.90) */
+	double weights[4];           /* data, feature, label quality, temporal */
 };
 
 struct sl_contracts {

@@ -12,6 +12,9 @@
 #include "../analyze/plan.h"
 #include "../contract/contract.h"
 #include "../quality/gate.h"
+#include "../model/impact.h"
+
+#include <math.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -448,6 +451,212 @@ static int step_fairness(const struct sl_run_opts *o, const struct sl_stage *sta
 	return gate_step(o, stage, step, "fairness", detail, err);
 }
 
+/* ---- baselines and the model-impact gate ---- */
+
+static const char *const capture_args[] = { "env", "table", "name", NULL };
+static const char *const impact_args[] = { "env", "model", "baseline", "baseline_env", "max_drop",
+					   "min_score", NULL };
+
+static int check_capture(const struct sl_ydoc *doc, const struct sl_ynode *args,
+			 struct sl_error *err)
+{
+	return check_map_args(doc, args, capture_args, "baseline-capture", err);
+}
+
+/* A threshold as the seed writes it: 0.02, "<= 0.02", ">= 0.90". */
+static int threshold_of(const char *s, double *out)
+{
+	while (*s == ' ' || *s == '<' || *s == '>' || *s == '=')
+		s++;
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || !isfinite(v) || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int check_impact(const struct sl_ydoc *doc, const struct sl_ynode *args,
+			struct sl_error *err)
+{
+	double v;
+	if (args && args->type == SL_Y_SCALAR && !sl_ynode_is_null(args)) {
+		if (threshold_of(args->scalar, &v))
+			return sl_ynode_err(doc, args, err, "expected a threshold such as 0.02, '<= 0.02' "
+					    "or '>= 0.90', not '%s'", args->scalar);
+		return 0;
+	}
+	if (check_map_args(doc, args, impact_args, "model impact", err))
+		return -1;
+	static const char *const nums[] = { "max_drop", "min_score", NULL };
+	for (int i = 0; nums[i]; i++) {
+		const struct sl_ynode *n = sl_ymap_get(args, nums[i]);
+		if (n && threshold_of(n->scalar, &v))
+			return sl_ynode_err(doc, n, err, "expected a number for '%s'", nums[i]);
+	}
+	return 0;
+}
+
+static int step_capture(const struct sl_run_opts *o, const struct sl_stage *stage,
+			const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	struct sl_contracts contracts;
+	struct sl_status st;
+	char *env = NULL;
+	json_t *profiles = json_array(), *sets = json_array();
+	int rc = -1, have_st = 0;
+	memset(&contracts, 0, sizeof(contracts));
+	const char *name = arg_str(step->args, "name");
+	if (sl_contracts_load(&contracts, o->cfg->features_dir, o->cfg->models_dir, err) ||
+	    open_env(o, stage, step, &db, &eng, &env, err) || sl_status_compute(&eng, &st, err))
+		goto out;
+	have_st = 1;
+	if (sl_capture_baselines(db, &contracts, arg_str(step->args, "table"),
+				 name ? name : "default", st.current, profiles, sets, err))
+		goto out;
+	sl_buf_printf(detail, "%s: %zu baseline(s), %zu training set(s) at version %s", env,
+		      json_array_size(profiles), json_array_size(sets),
+		      st.current ? st.current : "none");
+	rc = 0;
+out:
+	if (have_st)
+		sl_status_free(&st);
+	json_decref(profiles);
+	json_decref(sets);
+	sl_contracts_free(&contracts);
+	sl_db_close(db);
+	free(env);
+	return rc;
+}
+
+enum impact_kind { IMPACT_RETRAIN, IMPACT_DROP, IMPACT_SCORE };
+
+/*
+ * The model-impact gate over every labelled model contract (or {model}):
+ * "model-training-with-new-features" retrains the proxy on the changed
+ * rows, "model-performance-drop" adds the stored predictions and takes a
+ * max_drop, "model-impact-score" judges the Model Impact Score only.
+ */
+static int impact_step(const struct sl_run_opts *o, const struct sl_stage *stage,
+		       const struct sl_pstep *step, enum impact_kind kind, struct sl_buf *detail,
+		       struct sl_error *err)
+{
+	struct sl_db *db = NULL, *bdb = NULL;
+	struct sl_engine eng, beng;
+	struct sl_contracts contracts;
+	char *env = NULL, *benv = NULL, *bmask = NULL;
+	int rc = -1;
+	memset(&contracts, 0, sizeof(contracts));
+	struct sl_impact_opts io = { NULL, NULL, NULL, NULL, -1, -1, -1, kind != IMPACT_SCORE };
+	const struct sl_ynode *a = step->args;
+	double t = -1;
+	if (a && a->type == SL_Y_SCALAR && !sl_ynode_is_null(a))
+		(void)threshold_of(a->scalar, &t);
+	const char *model = arg_str(a, "model");
+	io.baseline_name = arg_str(a, "baseline");
+	const char *bname = arg_str(a, "baseline_env");
+	if (arg_str(a, "max_drop"))
+		(void)threshold_of(arg_str(a, "max_drop"), &t);
+	if (arg_str(a, "min_score"))
+		(void)threshold_of(arg_str(a, "min_score"), &t);
+	if (kind == IMPACT_SCORE)
+		io.min_score = t;
+	else
+		io.max_drop = t;
+	if (sl_contracts_load(&contracts, o->cfg->features_dir, o->cfg->models_dir, err) ||
+	    open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	if (bname) {
+		if (sl_engine_open(o->cfg, bname, NULL, o->lock_timeout_ms, &bdb, &beng, &benv,
+				   &bmask, err))
+			goto out;
+		io.baseline_db = bdb;
+		io.baseline_label = bname;
+	}
+	size_t n = 0;
+	double worst = NAN;
+	for (size_t i = 0; i < contracts.nmodels; i++) {
+		const struct sl_model_contract *m = &contracts.models[i];
+		if ((model && strcmp(m->name, model)) || !m->label)
+			continue;
+		json_t *r;
+		int passed;
+		if (sl_impact_model(db, &contracts, m, &io, &r, &passed, err))
+			goto out;
+		n++;
+		const char *why = NULL;
+		json_t *f = json_object_get(r, "failures");
+		if (!json_is_true(json_object_get(r, "compatible"))) {
+			why = "incompatible with the live schema";
+		} else if (kind == IMPACT_SCORE) {
+			double sc = json_number_value(json_object_get(r, "impact_score"));
+			double min = json_number_value(json_object_get(r, "impact_min"));
+			if (json_is_number(json_object_get(r, "impact_score")) && sc < min) {
+				sl_err(err, SL_FAILED, "model %s v%s: Model Impact Score %.4f < %.2f", m->name,
+				       m->version, sc, min);
+				json_decref(r);
+				goto out;
+			}
+			if (isnan(worst) || sc < worst)
+				worst = sc;
+		} else {
+			for (size_t k = 0; k < json_array_size(f) && !why; k++) {
+				const char *s = json_string_value(json_array_get(f, k));
+				if (kind == IMPACT_DROP || strncmp(s, "stored", 6))
+					why = s;
+			}
+			double d = json_number_value(json_object_get(r, "drop"));
+			if (isnan(worst) || d > worst)
+				worst = d;
+		}
+		if (why) {
+			sl_err(err, SL_FAILED, "model %s v%s: %s", m->name, m->version, why);
+			sl_err_hint(err, "sluice impact %s shows the figures", m->name);
+			json_decref(r);
+			goto out;
+		}
+		json_decref(r);
+	}
+	if (!n) {
+		sl_err(err, SL_USAGE, "no model contract with a label%s%s in %s", model ? " named " : "",
+		       model ? model : "", o->cfg->models_dir);
+		goto out;
+	}
+	if (kind == IMPACT_SCORE)
+		sl_buf_printf(detail, "%s: %zu model version(s), lowest impact score %.3f", env, n, worst);
+	else
+		sl_buf_printf(detail, "%s: %zu model version(s), largest drop %+.4f", env, n, worst);
+	rc = 0;
+out:
+	sl_contracts_free(&contracts);
+	sl_db_close(bdb);
+	sl_db_close(db);
+	free(env);
+	free(benv);
+	free(bmask);
+	return rc;
+}
+
+static int step_retrain(const struct sl_run_opts *o, const struct sl_stage *stage,
+			const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return impact_step(o, stage, step, IMPACT_RETRAIN, detail, err);
+}
+
+static int step_perf_drop(const struct sl_run_opts *o, const struct sl_stage *stage,
+			  const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return impact_step(o, stage, step, IMPACT_DROP, detail, err);
+}
+
+static int step_impact_score(const struct sl_run_opts *o, const struct sl_stage *stage,
+			     const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	return impact_step(o, stage, step, IMPACT_SCORE, detail, err);
+}
+
 static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
 		    const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
 {
@@ -510,6 +719,17 @@ const struct sl_step_def sl_step_registry[] = {
 	  check_gate, step_drift },
 	{ "bias-ratio-threshold", "the fairness gates of the protected columns ({env, table})",
 	  check_gate, step_fairness },
+	{ "baseline-capture", "store baselines and training sets of the contracts' tables "
+	  "({env, table, name})", check_capture, step_capture },
+	{ "model-training-with-new-features", "retrain each labelled model's proxy on the changed "
+	  "rows; fails above max_drop ({env, model, baseline, baseline_env, max_drop})",
+	  check_impact, step_retrain },
+	{ "model-performance-drop", "proxy retraining and stored predictions; fails above max_drop "
+	  "(\"<= 0.02\" or {env, model, baseline, baseline_env, max_drop})", check_impact,
+	  step_perf_drop },
+	{ "model-impact-score", "the seed's Model Impact Score; fails below min_score "
+	  "(\">= 0.90\" or {env, model, baseline, baseline_env, min_score})", check_impact,
+	  step_impact_score },
 	{ "run", "an external command; its exit code decides", check_run, step_run },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -38,4 +38,16 @@ int sl_baseline_load(struct sl_db *db, const char *table, const char *name,
 		     struct sl_profile *out, struct sl_baseline_row *meta, int *found,
 		     struct sl_error *err);
 
+/*
+ * The same storage for other documents: kind is "baselines" (profiles) or
+ * "training_sets" (row samples of the model-impact gate, model/impact.h).
+ * doc is stored as zlib-compressed JSON; load gives the newest of a name.
+ */
+#include <jansson.h>
+int sl_state_doc_store(struct sl_db *db, const char *kind, const char *name, const char *table,
+		       const char *schema_version, const char *taken_at, long long rows,
+		       const json_t *doc, long long *id, struct sl_error *err);
+int sl_state_doc_load(struct sl_db *db, const char *kind, const char *table, const char *name,
+		      json_t **doc, struct sl_baseline_row *meta, int *found, struct sl_error *err);
+
 #endif

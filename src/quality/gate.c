@@ -969,10 +969,15 @@ static void relevance_result(struct sl_gate_report *rep, const struct sl_feature
 	int *ly = sl_malloc((n ? n : 1) * sizeof(int)), *lx = sl_malloc((n ? n : 1) * sizeof(int));
 	size_t ky = bin_codes(p->res, n, width, 0, 1, ly);
 	double floor_nmi = gate_num(f, "relevance", "min_nmi", 0.01);
-	size_t relevant = 0;
+	size_t relevant = 0, features = 0;
 	json_t *cols = json_array();
 	for (size_t i = 0; i < p->ncols; i++) {
 		const struct colstate *s = &p->cols[i];
+		/* the label (and a prediction column) are not features */
+		if ((f->label && !strcmp(s->c->name, f->label)) ||
+		    (f->prediction && !strcmp(s->c->name, f->prediction)))
+			continue;
+		features++;
 		int numeric = s->fam == SL_TF_INT || s->fam == SL_TF_FLOAT || s->fam == SL_TF_BOOL;
 		size_t kx = bin_codes(p->res, n, width, 1 + i, numeric, lx);
 		double v = nmi(lx, kx, ly, ky, n);
@@ -989,7 +994,7 @@ static void relevance_result(struct sl_gate_report *rep, const struct sl_feature
 		json_array_append_new(cols, json_pack("{s:s, s:f, s:b, s:o}", "column", s->c->name,
 						      "nmi", v, "signal", signal, "used_by", used));
 	}
-	double score = p->ncols ? (double)relevant / (double)p->ncols : 1;
+	double score = features ? (double)relevant / (double)features : 1;
 	struct sl_gate_result *g = add_result(rep, f->table, "relevance", NULL, score,
 					      gate_num(f, "relevance", "min", 0.85), 1);
 	json_object_set_new(g->details, "label", json_string(f->label));

@@ -16,6 +16,8 @@ fi
 demo() {
   cp -r "$T_ROOT/examples/recsys" .
   rm -f recsys/recsys.db
+  # the conversion model's table (V8, V9) is impact.sh's
+  rm -f recsys/migrations/[VU][89]__* recsys/features/conversion_features.yaml recsys/models/conversion.yaml
   if [ "$1" = sqlite ]; then
     URL="sqlite:$PWD/recsys/recsys.db"
     Q() { sqlite3 recsys/recsys.db "$1"; }
@@ -325,6 +327,108 @@ for c in wide_table_profile fairness_rates_on_a_hand_checked_table relevance_of_
   eval "test_sqlite_$c() { check_$c sqlite; }"
   eval "test_postgres_$c() { [ \"\$PG_OK\" = 1 ] || return 0; check_$c postgres; }"
 done
+
+# PostgreSQL hands profiles and gates their rows through binary COPY; the
+# text form (SLUICE_PG_TEXT_COPY=1) must give byte-identical results, for
+# every type the decoder reads itself and for those the server turns into
+# text (timestamps, uuid, json, arrays, enums, inet, domains), over more
+# than 16 columns, with NULLs, NaN, infinities, subnormals, extreme
+# integers and text full of COPY's escapes.
+test_postgres_binary_copy_reads_what_the_text_form_reads() {
+  [ "$PG_OK" = 1 ] || return 0
+  DB="bincopy_$$_$RANDOM"
+  pg_createdb "$DB"
+  URL=$(pg_url "$DB")
+  Q() { psql -X -Atq -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+  Q "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')"
+  Q "CREATE DOMAIN score AS double precision"
+  Q "CREATE DOMAIN amount AS numeric"
+  Q "CREATE TABLE wide_types (id integer PRIMARY KEY, k bigint, b boolean, s2 smallint, i4 integer,
+       f4 real, f8 double precision, n numeric, n2 numeric(12,2), amt amount, sc score, tx text,
+       vc varchar(20), bp char(5), nm name, ts timestamp, tz timestamptz, dt date, u uuid, j jsonb,
+       arr text[], m mood, ip inet, ch \"char\", grp text)"
+  Q "INSERT INTO wide_types VALUES
+     (1, 9223372036854775807, true, -32768, -2147483648, 0.1, 0.1, -123.4500, -0.01, 12.50, 0.30000000000000004,
+      E'tab\there\nnewline\\\\back', 'a', 'ab', 'nm', '2024-01-02 03:04:05.678', '2024-01-02 03:04:05+02',
+      '2024-02-29', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2]}', '{1,NULL,\"a b\"}', 'ok', '10.0.0.1', 'x', 'A'),
+     (2, -9223372036854775808, false, 32767, 2147483647, 'Infinity', 'NaN', 'NaN', 99999999.99, 'NaN', 'NaN',
+      '', 'ü', 'x', 'n2', 'infinity', '-infinity', '0001-01-01 BC', NULL, 'null', '{}', 'happy', '10.0.0.0/8', 'y', 'B'),
+     (3, 1000000000000000, NULL, NULL, NULL, NULL, '-Infinity', 100000000000000000000.5, 0, -0.000000001234, 5e-324,
+      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'A'),
+     (4, 999999999999999, true, 0, 0, -1e-45, 5e-324, 1234567890123456, -0.5, 0, 1.7976931348623157e308,
+      E'\\\\N', 'b', 'z', 'w', now(), now(), now(), gen_random_uuid(), '[]', NULL, 'sad', NULL, NULL, 'B'),
+     (5, -1000000000000000, false, 1, 1, 16777216, -0, 42, 1.5, 7, 2.5, 'a', 'b', 'c', 'd',
+      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'A')"
+  Q "INSERT INTO wide_types (id, k, b, i4, f8, n, tx, grp)
+     SELECT g, g::bigint * 1000000007, g % 3 = 0, g % 100 - 50, g / 7.0, g * 1.25, 'row ' || g, CASE WHEN g % 2 = 0 THEN 'A' ELSE 'B' END
+     FROM generate_series(6, 3000) g"
+  psql -X -q -d postgres -c "ALTER DATABASE \"$DB\" SET log_statement = 'all'"
+  # profiles: every column, and a WHERE clause
+  for where in "" "id > 2"; do
+    set -- --url "$URL" profile wide_types --format json
+    [ -n "$where" ] && set -- "$@" --where "$where"
+    sl "$@"
+    expect_rc 0
+    printf %s "$OUT" > binary.json
+    SLUICE_PG_TEXT_COPY=1 sl "$@"
+    expect_rc 0
+    printf %s "$OUT" > text.json
+    /usr/bin/python3 - <<'PY' || t_fail "the profiles of binary and text COPY differ (where: $where)"
+import json
+b, t = (json.load(open(f)) for f in ("binary.json", "text.json"))
+for d in (b, t):
+    d["profile"].pop("taken_at")
+assert json.dumps(b, sort_keys=True) == json.dumps(t, sort_keys=True)
+cols = {c["name"]: c for c in b["profile"]["columns"]}
+assert len(cols) == 25 and b["profile"]["rows"] >= 2998, (len(cols), b["profile"]["rows"])
+PY
+  done
+  # the profile read real values, not an empty table
+  expect_eq "$(json 'len(d["profile"]["columns"]), d["profile"]["rows"]')" "25 2998"
+  sl --url "$URL" profile wide_types --where "id <= 5" --format json
+  expect_eq "$(json '[c["frequencies"] for c in d["profile"]["columns"] if c["name"] in ("tx", "b", "amt")]')" \
+    "[{'t': 2, 'f': 2}, {'12.50': 1, 'NaN': 1, '-0.000000001234': 1, '0': 1, '7': 1}, {'tab\there\nnewline\\\\back': 1, '': 1, '\\\\N': 1, 'a': 1}]"
+  expect_eq "$(json '[(c["name"], c["invalid"], c["min"], c["max"]) for c in d["profile"]["columns"] if c["name"] in ("k", "f8", "n")]')" \
+    "[('k', 0, -9.223372036854776e+18, 9.223372036854776e+18), ('f8', 3, 0.0, 0.1), ('n', 1, -123.45, 1e+20)]"
+  # a gate reading keys, labels, groups and checked columns of most types
+  mkdir -p proj/features
+  printf 'project: t\nmigrations: migrations\nfeatures: features\n' > proj/sluice.yaml
+  cat > proj/features/wide_types.yaml <<'YAML'
+table: wide_types
+key: k
+label: b
+columns:
+  i4:  {type: integer, description: "i4", owner: me, range: [-40, 40]}
+  f8:  {type: real, description: "f8", owner: me, range: [0, 100]}
+  n:   {type: real, description: "n", owner: me, min: 0}
+  n2:  {type: real, description: "n2", owner: me, allowed: [1.5, -0.5]}
+  sc:  {type: real, description: "sc", owner: me}
+  amt: {type: text, description: "amt", owner: me, regex: "^[0-9]+$"}
+  tx:  {type: text, description: "tx", owner: me, regex: "^row [0-9]+$"}
+  vc:  {type: text, description: "vc", owner: me, allowed: [a, b]}
+  ts:  {type: timestamp, description: "ts", owner: me}
+  u:   {type: text, description: "u", owner: me}
+  grp: {type: text, description: "grp", owner: me, protected: true, nullable: false}
+gates:
+  fairness: {min_ratio: 0.5, min_group_size: 1}
+YAML
+  sl -C proj --url "$URL" gate wide_types --format json
+  printf %s "$OUT" > gate-binary.json
+  brc=$RC
+  SLUICE_PG_TEXT_COPY=1 sl -C proj --url "$URL" gate wide_types --format json
+  printf %s "$OUT" > gate-text.json
+  expect_eq "$RC" "$brc"
+  cmp -s gate-binary.json gate-text.json || t_fail "the gates of binary and text COPY differ: $(diff gate-binary.json gate-text.json | head -c 800)"
+  expect_eq "$(json '[(g["gate"], g["column"], g["passed"]) for g in d["gates"]]')" \
+    "[('schema', None, True), ('completeness', None, False), ('validity', None, False), ('uniqueness', None, True), ('fairness', 'grp', True), ('feature_quality', None, False)]"
+  expect_eq "$(json '[c["sample_keys"][:3] for g in d["gates"] if g["gate"] == "validity" for c in g["details"]["columns"] if c["column"] == "i4"][0]')" \
+    "['9223372036854775807', '-9223372036854775808', '6000000042']"
+  # and the binary form was what was read (the server logs this database's statements)
+  /usr/bin/python3 -c 'import re, sys
+entries = re.split(r"\n(?=\d{4}-\d\d-\d\d )", open(sys.argv[1]).read())
+sys.exit(not any("\"wide_types\"" in e and "TO STDOUT (FORMAT binary)" in e for e in entries))' "$PGDIR/server.log" ||
+    t_fail "the server log shows no binary COPY of wide_types"
+}
 
 test_unknown_table_and_no_contracts_are_usage_errors() {
   demo sqlite

@@ -1,0 +1,2 @@
+-- Undo V8.
+DROP TABLE conversion_features;
