@@ -419,6 +419,10 @@ static int sample_from_json(const json_t *doc, struct sl_dataset *ds, struct spe
 	const char *kh = json_string_value(json_object_get(doc, "keyhash"));
 	if (!fmt || strcmp(fmt, "sluice-training-set") || !json_is_array(cols) || n < 0 || !kh)
 		return sl_err(err, SL_ENV, "a stored training set is damaged (not sluice-training-set)");
+	/* the row count must match the key hashes before anything is sized by it */
+	if ((unsigned long long)n > (1ULL << 40) / 8 ||
+	    strlen(kh) != 4 * (((size_t)n * sizeof(uint64_t) + 2) / 3))
+		return sl_err(err, SL_ENV, "a stored training set is damaged (row count)");
 	size_t nc = json_array_size(cols);
 	const char **names = sl_calloc(nc ? nc : 1, sizeof(*names));
 	enum sl_ds_kind *kinds = sl_calloc(nc ? nc : 1, sizeof(*kinds));
@@ -474,6 +478,19 @@ static int sample_from_json(const json_t *doc, struct sl_dataset *ds, struct spe
 		specs_free(s);
 		return sl_err(err, SL_ENV, "a stored training set is damaged (its data does not decode)");
 	}
+	return 0;
+}
+
+int sl_training_set_check(const json_t *doc, size_t *rows, size_t *cols, struct sl_error *err)
+{
+	struct sl_dataset ds;
+	struct specs s;
+	if (sample_from_json(doc, &ds, &s, err))
+		return -1;
+	*rows = ds.n;
+	*cols = ds.ncols;
+	sl_ds_free(&ds);
+	specs_free(&s);
 	return 0;
 }
 

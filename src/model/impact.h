@@ -71,6 +71,9 @@ int sl_training_set_capture(struct sl_db *db, const struct sl_contracts *c, cons
 			    const char *name, const char *schema_version, json_t **info,
 			    struct sl_error *err);
 
+/* Decode a stored training set (JSON) and say its size; -1 if damaged. */
+int sl_training_set_check(const json_t *doc, size_t *rows, size_t *cols, struct sl_error *err);
+
 /*
  * `baseline capture`: profile and store a baseline of table (or of every
  * table a feature contract or a labelled model contract names) under name,
