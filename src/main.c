@@ -82,9 +82,10 @@ const struct sl_command sl_commands[] = {
 	  "  --min-score X                override the Model Impact Score minimum (default 0.90)\n"
 	  "  --sample-rows N              rows per side, a bottom-k sample by key hash (0: every row)\n"
 	  "  --no-score                   skip the Model Impact Score (it runs the table's gates)\n" },
-	{ "gate", cmd_gate, "gate [TABLE...] [--where SQL] [--explain]",
+	{ "gate", cmd_gate, "gate [TABLE...] [--where SQL] [--baseline-env ENV] [--explain]",
 	  "run the data quality gates of the feature contracts; exit 1 when one fails",
 	  "  --where SQL                  only rows matching this condition\n"
+	  "  --baseline-env ENV           drift against the same tables read live in another environment\n"
 	  "  --explain                    print the SQL each metric came from\n" },
 	{ "run", cmd_run, "run [FILE]",
 	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },

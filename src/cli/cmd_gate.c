@@ -92,10 +92,12 @@ static void print_result(const struct sl_gate_result *g)
 
 int cmd_gate(int argc, char **argv, struct sl_ctx *ctx)
 {
-	const char *where = NULL;
+	const char *where = NULL, *benv = NULL;
 	int explain = 0;
 	const struct sl_option opts[] = {
 		{ SL_OPT_STRING, 0, "where", &where, "SQL", "only rows matching this condition" },
+		{ SL_OPT_STRING, 0, "baseline-env", &benv, "ENV",
+		  "drift against the same table read live in another environment" },
 		{ SL_OPT_FLAG, 0, "explain", &explain, NULL, "print the SQL each metric came from" },
 		{ SL_OPT_END, 0, NULL, NULL, NULL, NULL },
 	};
@@ -107,8 +109,9 @@ int cmd_gate(int argc, char **argv, struct sl_ctx *ctx)
 	}
 	struct sl_error err;
 	sl_error_clear(&err);
-	struct sl_db *db = NULL;
-	struct sl_engine eng;
+	struct sl_db *db = NULL, *rdb = NULL;
+	struct sl_engine eng, reng;
+	char *rsel = NULL, *rmask = NULL;
 	struct sl_contracts contracts;
 	struct sl_gate_report rep;
 	memset(&contracts, 0, sizeof(contracts));
@@ -123,7 +126,10 @@ int cmd_gate(int argc, char **argv, struct sl_ctx *ctx)
 			       ctx->cfg->features_dir);
 			goto fail;
 		}
-	struct sl_gate_opts o = { explain, where, &contracts };
+	if (benv && sl_engine_open(ctx->cfg, benv, NULL, ctx->lock_timeout_ms, &rdb, &reng, &rsel,
+				   &rmask, &err))
+		goto fail;
+	struct sl_gate_opts o = { explain, where, &contracts, rdb, benv };
 	for (size_t i = 0; i < contracts.nfeatures; i++) {
 		const struct sl_feature_contract *f = &contracts.features[i];
 		int wanted = !args.n;
@@ -176,13 +182,19 @@ int cmd_gate(int argc, char **argv, struct sl_ctx *ctx)
 	}
 	sl_gate_report_free(&rep);
 	sl_contracts_free(&contracts);
+	sl_db_close(rdb);
 	sl_db_close(db);
+	free(rsel);
+	free(rmask);
 	sl_strvec_free(&args);
 	return failed ? SL_FAILED : SL_OK;
 fail:
 	sl_gate_report_free(&rep);
 	sl_contracts_free(&contracts);
+	sl_db_close(rdb);
 	sl_db_close(db);
+	free(rsel);
+	free(rmask);
 	sl_strvec_free(&args);
 	return sl_cli_fail(ctx, &err);
 }

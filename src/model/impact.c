@@ -777,7 +777,7 @@ static int impact_score(struct sl_db *db, const struct sl_contracts *c,
 	if (f) {
 		struct sl_gate_report rep;
 		memset(&rep, 0, sizeof(rep));
-		struct sl_gate_opts go = { 0, io->where, c };
+		struct sl_gate_opts go = { 0, io->where, c, NULL, NULL };
 		if (sl_gates_run(db, f, &go, &rep, err)) {
 			sl_gate_report_free(&rep);
 			json_decref(det);

@@ -385,7 +385,7 @@ static int gate_step(const struct sl_run_opts *o, const struct sl_stage *stage,
 	if (sl_contracts_load(&contracts, o->cfg->features_dir, o->cfg->models_dir, err) ||
 	    open_env(o, stage, step, &db, &eng, &env, err))
 		goto out;
-	struct sl_gate_opts go = { 0, NULL, &contracts };
+	struct sl_gate_opts go = { 0, NULL, &contracts, NULL, NULL };
 	size_t tables = 0;
 	for (size_t i = 0; i < contracts.nfeatures; i++) {
 		if (table && !sl_table_is(contracts.features[i].table, table))

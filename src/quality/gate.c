@@ -1428,19 +1428,30 @@ int sl_gates_run(struct sl_db *db, const struct sl_feature_contract *f,
 		struct sl_baseline_row meta;
 		int found = 0;
 		memset(&meta, 0, sizeof(meta));
-		if (rtable) {
-			/* a reference read live: training data against serving data */
+		if (rtable || o->reference_db) {
+			/* a reference read live: training data against serving data,
+			 * another table here or the same one in another environment */
+			struct sl_db *rdb = o->reference_db ? o->reference_db : db;
+			const char *rt = rtable ? rtable : f->table;
 			const char **names = sl_calloc(p.ncols ? p.ncols : 1, sizeof(*names));
 			for (size_t i = 0; i < p.ncols; i++)
 				names[i] = f->cols[i].name;
-			int r = sl_profile_table(db, rtable, names, p.ncols, NULL, 1,
+			int r = sl_profile_table(rdb, rt, names, p.ncols, NULL, 1,
 						 SL_PROFILE_EXACT_ROWS, &base, err);
 			free(names);
-			if (r)
+			if (r) {
+				if (o->reference_db)
+					sl_err_prefix(err, "reference %s: ", o->reference_label ?
+						      o->reference_label : "environment");
 				goto out;
+			}
 			found = 1;
 			struct sl_buf nm = SL_BUF_INIT;
-			sl_buf_printf(&nm, "table %s (read now)", rtable);
+			if (o->reference_db)
+				sl_buf_printf(&nm, "table %s in %s (read now)", rt,
+					      o->reference_label ? o->reference_label : "another environment");
+			else
+				sl_buf_printf(&nm, "table %s (read now)", rt);
 			meta.name = sl_buf_detach(&nm);
 			meta.taken_at = sl_strdup(base.taken_at);
 		} else if (sl_baseline_load(db, f->table, bname ? bname : "default", &base, &meta,

@@ -61,6 +61,9 @@ struct sl_gate_opts {
 	int explain;                  /* collect the SQL of each metric */
 	const char *where;            /* restrict to rows (operator's SQL) */
 	const struct sl_contracts *contracts;   /* model contracts, for relevance */
+	struct sl_db *reference_db;   /* drift: the same table read live here (another
+	                               * environment) instead of a stored baseline */
+	const char *reference_label;  /* its name, for the evidence ("prod") */
 };
 
 /* Run every gate of contract f on db; results are appended to rep. */

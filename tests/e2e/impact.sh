@@ -137,6 +137,24 @@ YAML
   fi
 }
 
+# `gate --baseline-env`: drift against the same table read live in
+# another environment (training vs serving skew), not a stored baseline
+check_gate_drift_against_another_environment() {
+  [ "$1" = sqlite ] || return 0
+  demo sqlite
+  cp recsys/recsys.db recsys/prod.db
+  sed -i 's|^  dev: .*|&\n  prod:    {url: "sqlite:prod.db"}|' recsys/sluice.yaml
+  sl -C recsys --url "$URL" gate users --baseline-env prod --format json
+  expect_rc 0
+  expect_eq "$(json '[(g["passed"], g["details"]["baseline"]) for g in d["gates"] if g["gate"] == "drift"]')" "[(True, 'table users in prod (read now)')]"
+  Q "UPDATE users SET country = 'US' WHERE user_id % 3 = 0"
+  sl -C recsys --url "$URL" gate users --baseline-env prod --format json
+  expect_rc 1
+  expect_eq "$(json '[[(c["column"], c["drifted"]) for c in g["details"]["columns"]] for g in d["gates"] if g["gate"] == "drift"]')" "[[('country', True), ('age_bucket', False)]]"
+  sl -C recsys --url "$URL" gate users --baseline-env nosuch
+  expect_rc 2
+}
+
 check_bad_contract_is_a_usage_error() {
   demo "$1"
   printf 'name: bad\nversion: 1\ntask: regression\ntable: conversion_features\ninputs: [plan]\nlabel: converted\nmetric: auc\n' > recsys/models/bad.yaml
@@ -148,7 +166,7 @@ check_bad_contract_is_a_usage_error() {
 for b in sqlite postgres; do
   for c in harmless_change_passes destroyed_feature_fails unit_change_breaks_the_live_model \
            dropped_input_breaks_only_its_version stored_predictions_and_baseline_env \
-           bad_contract_is_a_usage_error; do
+           gate_drift_against_another_environment bad_contract_is_a_usage_error; do
     if [ $b = sqlite ]; then
       eval "test_${b}_$c() { check_$c $b; }"
     else
