@@ -416,11 +416,6 @@ static double sigmoid(double z)
 	return e / (1 + e);
 }
 
-/* log(1 + e^z) without overflow */
-static double log1pexp(double z)
-{
-	return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
-}
 
 /* ---- logistic regression by L-BFGS ---------------------------------------- */
 
@@ -434,8 +429,10 @@ static double logistic_eval(const struct design *d, double c, const double *thet
 	for (size_t r = 0; r < d->n; r++) {
 		double z = linear(d, r, theta, b);
 		double y = d->y[r];
-		f += log1pexp(z) - y * z;
-		double e = sigmoid(z) - y;
+		/* one exp for both the loss and the probability */
+		double t = exp(-fabs(z));
+		f += (z > 0 ? z : 0) + log1p(t) - y * z;
+		double e = (z >= 0 ? 1 / (1 + t) : t / (1 + t)) - y;
 		const float *x = d->x + r * d->nd;
 		const int32_t *cc = d->c + r * d->nc;
 		for (size_t k = 0; k < d->nd; k++)
@@ -486,7 +483,7 @@ static void train_logistic(const struct design *d, const struct sl_learn_opts *o
 	double rho[LBFGS_M], alpha[LBFGS_M];
 	int head = 0, m = 0;
 	double f = logistic_eval(d, o->c, x, nf, g);
-	double tol = 1e-6 * (1.0 + (double)d->n);
+	double tol = 1e-5 * (1.0 + (double)d->n);
 	int it = 0, conv = max_abs(g, np) <= tol;
 	for (; !conv && it < o->max_iter; it++) {
 		/* two-loop recursion: dir = -H g */

@@ -12,7 +12,8 @@
  *   logistic  min_w,b  1/2 |w|^2 + C * sum_i logloss(y_i, sigma(x_i.w + b))
  *             (LogisticRegression(penalty="l2", C=C, solver="lbfgs"): the
  *             intercept is not penalised), solved by L-BFGS (m = 10, Armijo
- *             backtracking) to max|grad| <= 1e-6 * (1 + n);
+ *             backtracking) to max|grad| <= 1e-5 * (1 + n)
+ *             (scikit-learn's default, tol=1e-4 on its mean loss, is looser);
  *   ridge     min_w,b  |y - Xw - b|^2 + alpha * |w|^2  (Ridge(alpha)), in
  *             closed form by Cholesky on the centred normal equations.
  *
