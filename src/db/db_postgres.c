@@ -10,6 +10,7 @@
  * pattern matching.
  */
 #include "db.h"
+#include "pgcopy.h"
 #include "../core/buf.h"
 #include "../core/error.h"
 
@@ -54,6 +55,11 @@ static struct {
 	void (*finish)(PGconn *);
 	PGresult *(*execParams)(PGconn *, const char *, int, const Oid *, const char *const *, const int *, const int *, int);
 	PGconn *(*connectdb)(const char *);
+	PGresult *(*prepare)(PGconn *, const char *, const char *, int, const Oid *);
+	PGresult *(*describePrepared)(PGconn *, const char *);
+	Oid (*ftype)(const PGresult *, int);
+	Oid (*ftable)(const PGresult *, int);
+	int (*ftablecol)(const PGresult *, int);
 } pq;
 
 static int pq_load(struct sl_error *err)
@@ -92,6 +98,11 @@ static int pq_load(struct sl_error *err)
 	LOAD(finish);
 	LOAD(execParams);
 	LOAD(connectdb);
+	LOAD(prepare);
+	LOAD(describePrepared);
+	LOAD(ftype);
+	LOAD(ftable);
+	LOAD(ftablecol);
 #undef LOAD
 	loaded = 1;
 	return 0;
@@ -116,6 +127,11 @@ static int pq_load(struct sl_error *err)
 #define PQfinish pq.finish
 #define PQexecParams pq.execParams
 #define PQconnectdb pq.connectdb
+#define PQprepare pq.prepare
+#define PQdescribePrepared pq.describePrepared
+#define PQftype pq.ftype
+#define PQftable pq.ftable
+#define PQftablecol pq.ftablecol
 
 struct pg_db {
 	struct sl_db base;
@@ -376,6 +392,290 @@ static int pg_stream(struct sl_db *db, const char *sql, sl_row_fn cb, void *arg,
 		}
 		PQclear(res);
 	}
+	return rc;
+}
+
+/* ---- typed rows: binary COPY ------------------------------------------- */
+
+/* Type OIDs (pg_type.dat; fixed since PostgreSQL 7.x). */
+#define PG_OID_BOOL 16
+#define PG_OID_NAME 19
+#define PG_OID_INT8 20
+#define PG_OID_INT2 21
+#define PG_OID_INT4 23
+#define PG_OID_TEXT 25
+#define PG_OID_FLOAT8 701
+#define PG_OID_BPCHAR 1042
+#define PG_OID_VARCHAR 1043
+#define PG_OID_NUMERIC 1700
+
+/*
+ * A column the server turns into its text form for us (see plan_columns).
+ * So is real (float4): a number read from its text is the double nearest
+ * float4out's shortest digits, not the float itself, and finding those
+ * digits here costs more than the server's Ryu printing them.
+ */
+#define KIND_SERVER_TEXT 0xFF
+
+static unsigned char kind_of_type(Oid t)
+{
+	switch (t) {
+	case PG_OID_BOOL: return SL_PGCOPY_BOOL;
+	case PG_OID_INT2: return SL_PGCOPY_INT2;
+	case PG_OID_INT4: return SL_PGCOPY_INT4;
+	case PG_OID_INT8: return SL_PGCOPY_INT8;
+	case PG_OID_FLOAT8: return SL_PGCOPY_FLOAT8;
+	case PG_OID_NUMERIC: return SL_PGCOPY_NUMERIC;
+	case PG_OID_TEXT:
+	case PG_OID_VARCHAR:
+	case PG_OID_BPCHAR:
+	case PG_OID_NAME:
+		return SL_PGCOPY_TEXT;
+	default:
+		return KIND_SERVER_TEXT;
+	}
+}
+
+/* What plan_columns learns of a query's result columns. */
+struct col_plan {
+	int ncols;
+	unsigned char *kinds;       /* enum sl_pgcopy_kind, or KIND_SERVER_TEXT */
+	Oid *type, *rel;            /* result type (a domain's base type); source table */
+	int *att;                   /* source column number, 0 if none */
+	char **out_fn;              /* the type's output function (regproc text) */
+	int *domain;                /* the source column is declared with a domain */
+	int efd;                    /* the session's extra_float_digits */
+};
+
+static void col_plan_free(struct col_plan *p)
+{
+	for (int i = 0; p->out_fn && i < p->ncols; i++)
+		free(p->out_fn[i]);
+	free(p->out_fn);
+	free(p->kinds);
+	free(p->type);
+	free(p->rel);
+	free(p->att);
+	free(p->domain);
+	memset(p, 0, sizeof(*p));
+}
+
+static int type_info_cb(void *arg, int ncols, const char *const *v)
+{
+	struct col_plan *p = arg;
+	/* i, output function, declared type differs (a domain), extra_float_digits */
+	int i = ncols == 4 && v[0] ? atoi(v[0]) : -1;
+	if (i < 0 || i >= p->ncols)
+		return 0;
+	free(p->out_fn[i]);
+	p->out_fn[i] = v[1] ? sl_strdup(v[1]) : NULL;
+	p->domain[i] = v[2] && v[2][0] == 't';
+	p->efd = v[3] ? atoi(v[3]) : 0;
+	return 0;
+}
+
+/*
+ * Learn the result columns of sql without running it (the unnamed
+ * prepared statement, described), then how each travels: the types
+ * pgcopy.h decodes, decoded; any other through the type's own output
+ * function on the server (textin(timestamptz_out(x))), which is exactly
+ * what COPY's text form prints; a cast to text is not always that (bool
+ * gives 'true', inet adds the netmask).  float8 is decoded only where the
+ * text form is the shortest exact one (PostgreSQL 12+, extra_float_digits
+ * >= 1), so a number read from either form is the same double, and not for
+ * columns declared with a domain, which the profile treats as categories
+ * and would print with "%.15g".
+ */
+static int plan_columns(struct pg_db *d, const char *sql, struct col_plan *p,
+			struct sl_error *err)
+{
+	memset(p, 0, sizeof(*p));
+	PGresult *res = PQprepare(d->conn, "", sql, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_err(d, res, err);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	res = PQdescribePrepared(d->conn, "");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_err(d, res, err);
+		PQclear(res);
+		return -1;
+	}
+	int n = PQnfields(res);
+	size_t alloc = n > 0 ? (size_t)n : 1;
+	p->ncols = n;
+	p->kinds = sl_calloc(alloc, sizeof(*p->kinds));
+	p->type = sl_calloc(alloc, sizeof(*p->type));
+	p->rel = sl_calloc(alloc, sizeof(*p->rel));
+	p->att = sl_calloc(alloc, sizeof(*p->att));
+	p->out_fn = sl_calloc(alloc, sizeof(*p->out_fn));
+	p->domain = sl_calloc(alloc, sizeof(*p->domain));
+	int need_info = 0;
+	for (int i = 0; i < n; i++) {
+		p->type[i] = PQftype(res, i);
+		p->rel[i] = PQftable(res, i);
+		p->att[i] = PQftablecol(res, i);
+		p->kinds[i] = kind_of_type(p->type[i]);
+		need_info |= p->kinds[i] == KIND_SERVER_TEXT || p->kinds[i] == SL_PGCOPY_FLOAT8;
+	}
+	PQclear(res);
+	if (!need_info)
+		return 0;
+	/* one query for every column that needs it: output function, domain,
+	 * extra_float_digits (all values below are numbers we print) */
+	struct sl_buf q = SL_BUF_INIT;
+	sl_buf_adds(&q, "SELECT v.i, t.typoutput::pg_catalog.regproc, a.atttypid <> v.typ,"
+			" pg_catalog.current_setting('extra_float_digits') FROM (VALUES ");
+	int first = 1;
+	for (int i = 0; i < n; i++) {
+		if (p->kinds[i] != KIND_SERVER_TEXT && p->kinds[i] != SL_PGCOPY_FLOAT8)
+			continue;
+		sl_buf_printf(&q, "%s(%d, %u::pg_catalog.oid, %u::pg_catalog.oid, %d::pg_catalog.int2)",
+			      first ? "" : ", ", i, (unsigned)p->type[i], (unsigned)p->rel[i], p->att[i]);
+		first = 0;
+	}
+	sl_buf_adds(&q, ") AS v(i, typ, rel, att)"
+			" LEFT JOIN pg_catalog.pg_type t ON t.oid = v.typ"
+			" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = v.rel AND a.attnum = v.att");
+	int rc = pg_query(&d->base, q.s, NULL, 0, type_info_cb, p, err);
+	sl_buf_free(&q);
+	if (rc) {
+		col_plan_free(p);
+		return -1;
+	}
+	int exact_float8 = PQserverVersion(d->conn) >= 120000 && p->efd >= 1;
+	for (int i = 0; i < n; i++) {
+		if (p->kinds[i] == SL_PGCOPY_FLOAT8 && (!exact_float8 || p->domain[i]))
+			p->kinds[i] = KIND_SERVER_TEXT;
+		if (p->kinds[i] == KIND_SERVER_TEXT && !p->out_fn[i]) {
+			sl_err(err, SL_ENV, "result column %d has type %u, which is not in pg_type",
+			       i + 1, (unsigned)p->type[i]);
+			col_plan_free(p);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* COPY (sql) TO STDOUT (FORMAT binary), with the columns the server turns
+ * into text wrapped by position (a query's own names may repeat or be
+ * missing): SELECT s.c1, textin(f(s.c2)) FROM (sql) AS s(c1, c2). */
+static void binary_copy_sql(const struct col_plan *p, const char *sql, struct sl_buf *q)
+{
+	int wrap = 0;
+	for (int i = 0; i < p->ncols; i++)
+		wrap |= p->kinds[i] == KIND_SERVER_TEXT;
+	sl_buf_adds(q, "COPY (");
+	if (wrap) {
+		sl_buf_adds(q, "SELECT ");
+		for (int i = 0; i < p->ncols; i++) {
+			if (i)
+				sl_buf_adds(q, ", ");
+			if (p->kinds[i] == KIND_SERVER_TEXT)
+				sl_buf_printf(q, "pg_catalog.textin(%s(s.c%d))", p->out_fn[i], i + 1);
+			else
+				sl_buf_printf(q, "s.c%d", i + 1);
+		}
+		sl_buf_adds(q, " FROM (");
+	}
+	/* on lines of its own: a comment at the end of sql ends there */
+	sl_buf_printf(q, "\n%s\n)", sql);
+	if (wrap) {
+		sl_buf_adds(q, " AS s(");
+		for (int i = 0; i < p->ncols; i++)
+			sl_buf_printf(q, "%sc%d", i ? ", " : "", i + 1);
+		sl_buf_adds(q, "))");
+	}
+	sl_buf_adds(q, " TO STDOUT (FORMAT binary)");
+}
+
+/* SLUICE_PG_TEXT_COPY=1: the text stream as TEXT cells, as before binary
+ * COPY (kept to compare the two and as a way around a decoder problem). */
+struct text_cells {
+	sl_cells_fn cb;
+	void *arg;
+	struct sl_cell *cells;
+	int cap;
+};
+
+static int text_cells_row(void *arg, int ncols, const char *const *vals)
+{
+	struct text_cells *t = arg;
+	if (ncols > t->cap) {
+		t->cap = ncols;
+		t->cells = sl_realloc(t->cells, (size_t)ncols * sizeof(*t->cells));
+	}
+	for (int i = 0; i < ncols; i++) {
+		t->cells[i].type = vals[i] ? SL_CELL_TEXT : SL_CELL_NULL;
+		t->cells[i].s = vals[i];
+	}
+	return t->cb(t->arg, ncols, t->cells);
+}
+
+/*
+ * The rows of sql as typed cells, read with binary COPY: numbers arrive as
+ * numbers (no printing on the server, no parsing here), strings without
+ * COPY's escapes.  Every cell is what the text form would have given a
+ * caller (pgcopy.h), so profiles and gates come out byte-identical; the
+ * environment variable SLUICE_PG_TEXT_COPY=1 (any value but "" and "0")
+ * reads the text form instead, to compare the two.  Like pg_stream, reads
+ * to the end of the COPY even when cb stops early, so the connection stays
+ * usable.  Memory: one row, reused.
+ */
+static int pg_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
+			   struct sl_error *err)
+{
+	const char *text_copy = getenv("SLUICE_PG_TEXT_COPY");
+	if (text_copy && *text_copy && strcmp(text_copy, "0") != 0) {
+		struct text_cells t = { cb, arg, NULL, 0 };
+		int rc = pg_stream(db, sql, text_cells_row, &t, err);
+		free(t.cells);
+		return rc;
+	}
+	struct pg_db *d = (struct pg_db *)db;
+	struct col_plan plan;
+	if (plan_columns(d, sql, &plan, err))
+		return -1;
+	struct sl_buf q = SL_BUF_INIT;
+	binary_copy_sql(&plan, sql, &q);
+	PGresult *res = PQexec(d->conn, q.s);
+	sl_buf_free(&q);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		pg_err(d, res, err);
+		PQclear(res);
+		col_plan_free(&plan);
+		return -1;
+	}
+	PQclear(res);
+	unsigned char *kinds = sl_calloc(plan.ncols > 0 ? (size_t)plan.ncols : 1, 1);
+	for (int i = 0; i < plan.ncols; i++)
+		kinds[i] = plan.kinds[i] == KIND_SERVER_TEXT ? SL_PGCOPY_TEXT : plan.kinds[i];
+	struct sl_pgcopy pc;
+	sl_pgcopy_init(&pc, plan.ncols, kinds, cb, arg);
+	free(kinds);
+	col_plan_free(&plan);
+	int rc = 0, len;
+	char *data;
+	while ((len = PQgetCopyData(d->conn, &data, 0)) > 0) {
+		/* after an error or a stop: read on to the end of the COPY */
+		if (!rc && !pc.stopped && sl_pgcopy_feed(&pc, data, (size_t)len, err))
+			rc = -1;
+		PQfreemem(data);
+	}
+	if (len == -2 && !rc)
+		rc = sl_err(err, SL_ENV, "reading rows: %s", PQerrorMessage(d->conn));
+	while ((res = PQgetResult(d->conn))) {
+		if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pg_err(d, res, err);
+			rc = -1;
+		}
+		PQclear(res);
+	}
+	if (!rc && !pc.stopped && sl_pgcopy_finish(&pc, err))
+		rc = -1;
+	sl_pgcopy_free(&pc);
 	return rc;
 }
 
@@ -887,6 +1187,7 @@ const struct sl_db_driver sl_postgres_driver = {
 	.exec = pg_exec_stmt,
 	.query = pg_query,
 	.stream = pg_stream,
+	.stream_cells = pg_stream_cells,
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
