@@ -294,7 +294,8 @@ double sl_colprof_distinct(const struct sl_colprof *c)
 		return (double)c->ncats;
 	if (c->kind == SL_COL_NUMERIC && c->exact_ok) {
 		double *v = sl_malloc((c->nexact ? c->nexact : 1) * sizeof(double));
-		memcpy(v, c->exact, c->nexact * sizeof(double));
+		if (c->nexact)          /* exact is NULL while no value was seen */
+			memcpy(v, c->exact, c->nexact * sizeof(double));
 		qsort(v, c->nexact, sizeof(double), cmp_double);
 		size_t d = 0;
 		for (size_t i = 0; i < c->nexact; i++)

@@ -148,12 +148,29 @@ static void test_json_round_trip_and_errors(void **state)
 	sl_profile_free(&p);
 }
 
+/* A numeric column of NULLs only: no values, no distinct count, no crash
+ * (UBSan once caught a memcpy from the NULL values array here). */
+static void test_all_null_numeric_column(void **state)
+{
+	(void)state;
+	const char *names[] = { "n" }, *types[] = { "integer" };
+	struct sl_profile p;
+	sl_profile_init(&p, "t", 1, names, types, 100);
+	const char *vals[] = { NULL };
+	sl_profile_add_row(&p, vals);
+	sl_profile_add_row(&p, vals);
+	assert_int_equal((int)p.cols[0].nulls, 2);
+	assert_true(sl_colprof_distinct(&p.cols[0]) == 0);
+	sl_profile_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_moments_and_exact_values),
 		cmocka_unit_test(test_merged_shards_equal_the_whole),
 		cmocka_unit_test(test_json_round_trip_and_errors),
+		cmocka_unit_test(test_all_null_numeric_column),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
