@@ -101,13 +101,57 @@ static char *pack(const char *json)
 	return sl_buf_detach(&b);
 }
 
-static char *unpack(const char *text, struct sl_error *err)
+/* The decompressed bytes of a stored document, handed to jansson as it
+ * asks for them. */
+struct zsrc {
+	z_stream zs;
+	int done, bad;
+};
+
+static size_t zread(void *buf, size_t len, void *arg)
 {
-	if (strncmp(text, "zlib:", 5) != 0)
-		return sl_strdup(text);
+	struct zsrc *s = arg;
+	if (s->done || s->bad)
+		return s->bad ? (size_t)-1 : 0;
+	s->zs.next_out = buf;
+	s->zs.avail_out = (uInt)(len > (1u << 30) ? (1u << 30) : len);
+	uInt asked = s->zs.avail_out;
+	int r = inflate(&s->zs, Z_NO_FLUSH);
+	if (r == Z_STREAM_END)
+		s->done = 1;
+	else if (r != Z_OK) {
+		s->bad = 1;
+		return (size_t)-1;
+	}
+	size_t got = asked - s->zs.avail_out;
+	if (!got && !s->done) {         /* no progress: truncated input */
+		s->bad = 1;
+		return (size_t)-1;
+	}
+	return got;
+}
+
+/*
+ * Parse a stored document (see pack) without its JSON text ever existing
+ * whole: the compressed bytes are inflated as jansson reads them (a 100,000-
+ * value baseline's text is about 22 MB; this keeps the peak of a gate with
+ * drift down by that much).  text is freed here, as soon as it is decoded.
+ * NULL with *damaged set and err filled when the envelope is bad; NULL with
+ * je filled when the JSON is.
+ */
+static json_t *load_packed(char *text, json_error_t *je, int *damaged, struct sl_error *err)
+{
+	*damaged = 0;
+	if (strncmp(text, "zlib:", 5) != 0) {
+		json_t *j = json_loads(text, 0, je);
+		free(text);
+		return j;
+	}
 	char *end;
 	unsigned long n = strtoul(text + 5, &end, 10);
 	if (*end != ':' || n > (1UL << 31)) {
+		free(text);
+		*damaged = 1;
 		sl_err(err, SL_ENV, "a stored baseline is damaged (bad header)");
 		return NULL;
 	}
@@ -115,20 +159,34 @@ static char *unpack(const char *text, struct sl_error *err)
 	size_t blen = strlen(b64);
 	unsigned char *z = sl_malloc(blen / 4 * 3 + 3);
 	int zn = EVP_DecodeBlock(z, (const unsigned char *)b64, (int)blen);
-	/* EVP_DecodeBlock counts the padding as data: drop it */
 	if (zn > 0 && blen >= 2 && b64[blen - 1] == '=')
 		zn -= b64[blen - 2] == '=' ? 2 : 1;
-	char *out = sl_malloc(n + 1);
-	uLongf outn = n;
-	if (zn < 0 || uncompress((Bytef *)out, &outn, z, (uLong)zn) != Z_OK || outn != n) {
-		free(z);
-		free(out);
+	free(text);
+	struct zsrc s;
+	memset(&s, 0, sizeof(s));
+	json_t *j = NULL;
+	if (zn >= 0 && inflateInit(&s.zs) == Z_OK) {
+		s.zs.next_in = z;
+		s.zs.avail_in = (uInt)zn;
+		j = json_load_callback(zread, &s, 0, je);
+		/* the whole stream, and exactly the length the header promised */
+		if (j && (!s.done || s.zs.total_out != n)) {
+			json_decref(j);
+			j = NULL;
+			s.bad = 1;
+		}
+		inflateEnd(&s.zs);
+	} else {
+		s.bad = 1;
+	}
+	free(z);
+	if (s.bad) {
+		json_decref(j);
+		*damaged = 1;
 		sl_err(err, SL_ENV, "a stored baseline is damaged (it does not decompress)");
 		return NULL;
 	}
-	free(z);
-	out[n] = '\0';
-	return out;
+	return j;
 }
 
 int sl_state_doc_store(struct sl_db *db, const char *kind, const char *name, const char *table,
@@ -268,14 +326,12 @@ int sl_state_doc_load(struct sl_db *db, const char *kind, const char *table, con
 		return rc;
 	}
 	json_error_t je;
-	char *plain = unpack(c.profile, err);
-	free(c.profile);
-	if (!plain) {
+	int damaged = 0;
+	json_t *j = load_packed(c.profile, &je, &damaged, err);
+	if (damaged) {
 		sl_baseline_rows_free(c.meta.v, c.meta.n);
 		return -1;
 	}
-	json_t *j = json_loads(plain, 0, &je);
-	free(plain);
 	if (!j) {
 		sl_err(err, SL_ENV, "%s %s of %s: the stored document is not JSON: %s", kind, name,
 		       table, je.text);
