@@ -285,6 +285,12 @@ int sl_db_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *
 {
 	if (db->driver->stream_cells)
 		return db->driver->stream_cells(db, sql, cb, arg, err);
+	return sl_db_stream_text_cells(db, sql, cb, arg, err);
+}
+
+int sl_db_stream_text_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
+			    struct sl_error *err)
+{
 	struct cells_adapter a = { cb, arg, NULL, 0 };
 	int rc = db->driver->stream(db, sql, adapt_row, &a, err);
 	free(a.cells);

@@ -196,6 +196,9 @@ void sl_quote_ident_std(struct sl_buf *out, const char *ident);
 /* Stream a query's rows as typed cells (see struct sl_cell). */
 int sl_db_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
 		       struct sl_error *err);
+/* The driver's text stream as TEXT cells (what stream_cells falls back to). */
+int sl_db_stream_text_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
+			    struct sl_error *err);
 /* A cell as text: numbers formatted into buf as SQLite prints them; NULL
  * for SQL NULL. */
 const char *sl_cell_text(const struct sl_cell *c, char buf[32]);

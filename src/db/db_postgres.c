@@ -591,29 +591,6 @@ static void binary_copy_sql(const struct col_plan *p, const char *sql, struct sl
 	sl_buf_adds(q, " TO STDOUT (FORMAT binary)");
 }
 
-/* SLUICE_PG_TEXT_COPY=1: the text stream as TEXT cells, as before binary
- * COPY (kept to compare the two and as a way around a decoder problem). */
-struct text_cells {
-	sl_cells_fn cb;
-	void *arg;
-	struct sl_cell *cells;
-	int cap;
-};
-
-static int text_cells_row(void *arg, int ncols, const char *const *vals)
-{
-	struct text_cells *t = arg;
-	if (ncols > t->cap) {
-		t->cap = ncols;
-		t->cells = sl_realloc(t->cells, (size_t)ncols * sizeof(*t->cells));
-	}
-	for (int i = 0; i < ncols; i++) {
-		t->cells[i].type = vals[i] ? SL_CELL_TEXT : SL_CELL_NULL;
-		t->cells[i].s = vals[i];
-	}
-	return t->cb(t->arg, ncols, t->cells);
-}
-
 /*
  * The rows of sql as typed cells, read with binary COPY: numbers arrive as
  * numbers (no printing on the server, no parsing here), strings without
@@ -629,10 +606,7 @@ static int pg_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, vo
 {
 	const char *text_copy = getenv("SLUICE_PG_TEXT_COPY");
 	if (text_copy && *text_copy && strcmp(text_copy, "0") != 0) {
-		struct text_cells t = { cb, arg, NULL, 0 };
-		int rc = pg_stream(db, sql, text_cells_row, &t, err);
-		free(t.cells);
-		return rc;
+		return sl_db_stream_text_cells(db, sql, cb, arg, err);   /* the text form */
 	}
 	struct pg_db *d = (struct pg_db *)db;
 	struct col_plan plan;
