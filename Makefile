@@ -11,7 +11,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
            -Wformat=2 -Wvla -fno-strict-aliasing $(PKG_CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lpg_query -lm -pthread
 
-LIB_SRC  = $(sort $(wildcard src/core/*.c src/db/*.c src/migrate/*.c src/analyze/*.c src/contract/*.c src/stats/*.c src/quality/*.c src/model/*.c src/observe/*.c src/pipeline/*.c src/cli/*.c))
+LIB_SRC  = $(sort $(wildcard src/core/*.c src/db/*.c src/migrate/*.c src/analyze/*.c src/contract/*.c src/stats/*.c src/quality/*.c src/model/*.c src/observe/*.c src/pipeline/*.c src/deploy/*.c src/cli/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
@@ -22,7 +22,7 @@ ASAN     = $(B)/asan
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_OBJ = $(LIB_SRC:%.c=$(ASAN)/%.o)
 
-.PHONY: all deps deps-build demo test test-quick unit e2e fuzz bench clean asan bench-lint bench-gate bench-impact
+.PHONY: all deps deps-build demo test test-quick unit e2e fuzz bench clean asan bench-lint bench-gate bench-impact bench-rollback
 
 all: $(B)/sluice
 
@@ -112,6 +112,8 @@ bench-gate:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/gate.sh
 bench-impact:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/impact.sh
+bench-rollback:
+	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/rollback.sh
 
 clean:
 	rm -rf $(B) sluice examples/recsys/*.db

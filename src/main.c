@@ -87,6 +87,20 @@ const struct sl_command sl_commands[] = {
 	  "  --where SQL                  only rows matching this condition\n"
 	  "  --baseline-env ENV           drift against the same tables read live in another environment\n"
 	  "  --explain                    print the SQL each metric came from\n" },
+	{ "deploy", cmd_deploy, "deploy [--to VERSION] [--strategy standard|forward-only] [--resume]",
+	  "guarded deploy: lock, validate, lint, rollback point, apply, post-deploy gates, hooks; rolls back on failure",
+	  "  --to VERSION                 deploy up to and including VERSION\n"
+	  "  --strategy S                 standard (default) or forward-only: refuse breaking changes\n"
+	  "  --resume                     finish an interrupted deployment (or finish its rollback)\n" },
+	{ "rollback", cmd_rollback, "rollback [--deployment ID | --to VERSION] [--reason TEXT]",
+	  "undo a deployment (successful, failed or interrupted) with its data; runs on_rollback hooks",
+	  "  --deployment ID              the deployment to roll back (default: the newest that changed something)\n"
+	  "  --to VERSION                 roll back every deployment above VERSION\n"
+	  "  --reason TEXT                why, kept in the record\n" },
+	{ "deployments", cmd_deployments, "deployments [-n N] [-a|--all]",
+	  "the deployment history of the environment, newest first, with durations",
+	  "  -n, --limit N                at most N rows (default 20; 0: all)\n"
+	  "  -a, --all                    every environment recorded in the database\n" },
 	{ "run", cmd_run, "run [FILE]",
 	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
 	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },

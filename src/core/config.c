@@ -15,9 +15,10 @@
 
 static const char *const top_keys[] = {
 	"project", "migrations", "environments", "default_environment",
-	"out_of_order", "group", "lock_timeout", "pipeline", "lint", "features", "models", NULL
+	"out_of_order", "group", "lock_timeout", "pipeline", "lint", "features", "models",
+	"deploy", "hooks", NULL
 };
-static const char *const env_keys[] = { "url", "description", "shadow_url", NULL };
+static const char *const env_keys[] = { "url", "description", "shadow_url", "gates", "strategy", "hooks", NULL };
 
 char *sl_path_resolve(const char *base, const char *path)
 {
@@ -178,6 +179,7 @@ static int load_envs(struct sl_config *cfg, struct sl_ynode *envs, struct sl_err
 		e->url = sl_strdup(s);
 		e->line = url->line;
 		e->column = url->column;
+		e->node = v->type == SL_Y_MAP ? v : NULL;
 		struct sl_ynode *sh = v->type == SL_Y_MAP ? sl_ymap_get(v, "shadow_url") : NULL;
 		if (sh) {
 			if (sl_ynode_str(doc, sh, "shadow_url", &s, err))

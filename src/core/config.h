@@ -27,6 +27,9 @@ struct sl_env {
 	int line, column;          /* of the url value */
 	char *shadow_url;          /* scratch database for plan, or NULL */
 	int shadow_line, shadow_column;
+	struct sl_ynode *node;     /* its mapping (borrowed from doc), NULL when
+				    * written as a bare URL: deploy reads its
+				    * gates, strategy and hooks from here */
 };
 
 struct sl_config {

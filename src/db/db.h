@@ -141,6 +141,16 @@ struct sl_db_driver {
 	int (*count_rows)(struct sl_db *db, const char *table, long long *rows,
 			  struct sl_error *err);
 
+	/*
+	 * Rollback points by copy (deploy): save the whole database to the
+	 * file path (written to path.tmp, synced, then renamed, so a kill
+	 * leaves no half point), and restore it in place from one, in one
+	 * transaction of the destination.  SQLite only (the online backup
+	 * API); NULL for drivers that roll back by down scripts.
+	 */
+	int (*save_point)(struct sl_db *db, const char *path, struct sl_error *err);
+	int (*restore_point)(struct sl_db *db, const char *path, struct sl_error *err);
+
 };
 
 /*

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -471,6 +472,97 @@ static int sqlite_shadow(struct sl_db *db, struct sl_db **out, struct sl_error *
 	return 0;
 }
 
+/* ---- rollback points (deploy) ----------------------------------------- */
+
+/* Copy all of src's main database into dst's, one backup step. */
+static int copy_db(sqlite3 *dst, sqlite3 *src, sqlite3 *msg_from, struct sl_error *err,
+		   const char *what)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	int rc = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+	if (b)
+		sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE)
+		return sl_err(err, SL_ENV, "%s: %s", what, sqlite3_errmsg(b ? msg_from : dst));
+	return 0;
+}
+
+static int fsync_path(const char *path, int dir)
+{
+	int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int sqlite_save_point(struct sl_db *db, const char *path, struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	struct sl_buf tmp = SL_BUF_INIT;
+	sl_buf_printf(&tmp, "%s.tmp", path);
+	unlink(tmp.s);
+	sqlite3 *out = NULL;
+	int rc = -1;
+	if (sqlite3_open_v2(tmp.s, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		sl_err(err, SL_ENV, "cannot create the rollback point '%s': %s", tmp.s,
+		       out ? sqlite3_errmsg(out) : "out of memory");
+		goto out;
+	}
+	if (copy_db(out, d->h, d->h, err, "cannot copy the database to its rollback point"))
+		goto out;
+	sqlite3_close(out);
+	out = NULL;
+	char *slash = strrchr(tmp.s, '/');
+	if (fsync_path(tmp.s, 0) || rename(tmp.s, path)) {
+		sl_err(err, SL_ENV, "cannot write the rollback point '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (slash) {
+		*slash = '\0';
+		fsync_path(tmp.s[0] ? tmp.s : "/", 1);
+	}
+	rc = 0;
+out:
+	if (out)
+		sqlite3_close(out);
+	if (rc)
+		unlink(tmp.s);
+	sl_buf_free(&tmp);
+	return rc;
+}
+
+static int sqlite_restore_point(struct sl_db *db, const char *path, struct sl_error *err)
+{
+	struct sqlite_db *d = (struct sqlite_db *)db;
+	sqlite3 *in = NULL;
+	if (sqlite3_open_v2(path, &in, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sl_err(err, SL_ENV, "cannot open the rollback point '%s': %s", path,
+		       in ? sqlite3_errmsg(in) : "out of memory");
+		sqlite3_close(in);
+		return -1;
+	}
+	/* the lock row is the caller's, not the point's: keep it */
+	struct lock_row held;
+	memset(&held, 0, sizeof(held));
+	sqlite_query(db, "SELECT owner, host, pid, acquired_at FROM sluice_lock WHERE id = 1",
+		     NULL, 0, lock_row_cb, &held, NULL);
+	/* the backup API writes the destination in one transaction: a kill
+	 * half-way leaves the database as it was, and restoring again works */
+	int rc = copy_db(d->h, in, d->h, err, "cannot restore the rollback point");
+	sqlite3_close(in);
+	if (!rc && held.found) {
+		char pid[32];
+		snprintf(pid, sizeof(pid), "%ld", held.pid);
+		const char *p[] = { held.owner, held.host, pid, held.since };
+		rc = sqlite_query(db, "DELETE FROM sluice_lock", NULL, 0, NULL, NULL, err) ||
+		     sqlite_query(db, "INSERT INTO sluice_lock (id, owner, host, pid, acquired_at)"
+				  " VALUES (1, ?, ?, ?, ?)", p, 4, NULL, NULL, err) ? -1 : 0;
+	}
+	return rc;
+}
+
 static int ll_cb(void *arg, int ncols, const char *const *v)
 {
 	(void)ncols;
@@ -557,6 +649,8 @@ const struct sl_db_driver sl_sqlite_driver = {
 	.state_table = sqlite_state_table,
 	.split = sqlite_split,
 	.ensure_state = sqlite_ensure_state,
+	.save_point = sqlite_save_point,
+	.restore_point = sqlite_restore_point,
 	.lock = sqlite_lock,
 	.unlock = sqlite_unlock,
 	.server_version = sqlite_server_version,

@@ -86,6 +86,25 @@ struct sl_engine {
 	long lock_timeout_ms;
 	void (*on_event)(void *arg, const struct sl_event *ev);
 	void *event_arg;
+
+	/* ---- for deploy (src/deploy); all optional ---- */
+	int lock_held;                  /* the caller holds the migration lock */
+	/*
+	 * Called before each statement of a forward script, inside the
+	 * migration's transaction when it has one (deploy copies the data a
+	 * statement destroys to an archive table here).
+	 */
+	int (*before_stmt)(void *arg, const struct sl_migration *m, const char *sql,
+			   struct sl_error *err);
+	/*
+	 * Undo: SQL to run for m when it has no down script (script: the
+	 * inverse sluice generated), and SQL to run after the down script in
+	 * the same transaction (after: restore archived data).  Return -1
+	 * when m cannot be undone.
+	 */
+	int (*undo_sql)(void *arg, const struct sl_migration *m, struct sl_buf *script,
+			struct sl_buf *after, struct sl_error *err);
+	void *hook_arg;
 };
 
 /* One migration run (or planned, on a dry run). */

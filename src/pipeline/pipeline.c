@@ -5,6 +5,7 @@
 #include "../core/buf.h"
 #include "../core/config.h"
 #include "../core/error.h"
+#include "../core/proc.h"
 #include "../core/yaml.h"
 #include "../db/db.h"
 #include "../migrate/migrate.h"
@@ -13,6 +14,7 @@
 #include "../contract/contract.h"
 #include "../quality/gate.h"
 #include "../model/impact.h"
+#include "../deploy/deploy.h"
 
 #include <math.h>
 
@@ -96,6 +98,9 @@ static int check_run(const struct sl_ydoc *doc, const struct sl_ynode *args, str
 		return sl_ynode_err(doc, args, err, "'run' needs a command");
 	return sl_ynode_str(doc, args, "run", &s, err);
 }
+
+static int load_step(const struct sl_ydoc *doc, const struct sl_ynode *n, struct sl_pstep *out,
+		     struct sl_error *err);
 
 static int open_env(const struct sl_run_opts *o, const struct sl_stage *stage,
 		    const struct sl_pstep *step, struct sl_db **db, struct sl_engine *eng,
@@ -662,37 +667,138 @@ static int step_run(const struct sl_run_opts *o, const struct sl_stage *stage,
 {
 	(void)stage;
 	const char *cmd = step->args->scalar;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0)
-		return sl_err(err, SL_ENV, "cannot start '%s': %s", cmd, strerror(errno));
-	if (pid == 0) {
-		if (o->cfg->dir[0] && chdir(o->cfg->dir) != 0)
-			_exit(127);
-		if (o->child_stdout_to_stderr)
-			dup2(2, 1);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0) {
-			dup2(devnull, 0);
-			close(devnull);
-		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return sl_err(err, SL_ENV, "waiting for '%s': %s", cmd, strerror(errno));
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		sl_buf_adds(detail, "exited 0");
+	struct sl_proc_opts popts = {
+		.dir = o->cfg->dir,
+		.stdout_to_stderr = o->child_stdout_to_stderr,
+	};
+	struct sl_proc_result res;
+	if (sl_proc_run(cmd, &popts, &res, err) != 0)
+		return -1;
+	if (res.exit_code == 0) {
+		sl_proc_describe(&res, detail);
 		return 0;
 	}
-	if (WIFEXITED(status))
-		return sl_err(err, SL_FAILED, "'%s' exited %d", cmd, WEXITSTATUS(status));
-	return sl_err(err, SL_FAILED, "'%s' was killed by signal %d", cmd,
-		      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	if (res.exit_code > 0)
+		return sl_err(err, SL_FAILED, "'%s' exited %d", cmd, res.exit_code);
+	return sl_err(err, SL_FAILED, "'%s' was killed by signal %d", cmd, res.signal);
+}
+
+/* ---- deploy ----------------------------------------------------------- */
+
+static const char *const deploy_args[] = { "env", "to", "strategy", NULL };
+
+static int check_deploy(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
+{
+	if (check_map_args(doc, args, deploy_args, "deploy", err))
+		return -1;
+	const struct sl_ynode *s = args && args->type == SL_Y_MAP ? sl_ymap_get(args, "strategy") : NULL;
+	if (s && (s->type != SL_Y_SCALAR || (strcmp(s->scalar, "standard") && strcmp(s->scalar, "forward-only"))))
+		return sl_ynode_err(doc, s, err, "unknown strategy (standard, forward-only)");
+	return 0;
+}
+
+struct gates_arg {
+	const struct sl_run_opts *o;
+	const char *env;
+};
+
+static int deploy_gates(void *arg, const struct sl_ynode *gates, struct sl_buf *detail,
+			struct sl_error *err)
+{
+	struct gates_arg *g = arg;
+	return sl_pipeline_run_gates(g->o, g->env, gates, detail, err);
+}
+
+static int step_deploy(const struct sl_run_opts *o, const struct sl_stage *stage,
+		       const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	char *env = NULL;
+	int rc = -1;
+	struct sl_deploy_result res;
+	memset(&res, 0, sizeof(res));
+	if (open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	struct gates_arg ga = { o, env };
+	struct sl_deploy_opts d;
+	memset(&d, 0, sizeof(d));
+	d.cfg = o->cfg;
+	d.env = env;
+	d.to = arg_str(step->args, "to");
+	d.strategy = arg_str(step->args, "strategy");
+	d.gates = deploy_gates;
+	d.arg = &ga;
+	rc = sl_deploy(&eng, &d, &res, err);
+	if (!rc && res.noop)
+		sl_buf_printf(detail, "%s: nothing to deploy (at version %s)", env,
+			      res.dep.to_version ? res.dep.to_version : "none");
+	else if (!rc)
+		sl_buf_printf(detail, "%s: deployment %s, %s -> %s, %zu migration(s), %ld ms", env, res.dep.id,
+			      res.dep.from_version ? res.dep.from_version : "empty", res.dep.to_version,
+			      res.applied.n, res.dep.duration_ms);
+	else if (res.rolled_back)
+		sl_err_prefix(err, "deployment %s rolled back in %ld ms: ", res.dep.id, res.rollback_ms);
+out:
+	sl_deploy_result_free(&res);
+	free(env);
+	sl_db_close(db);
+	return rc;
+}
+
+/* Steps that change the database cannot be post-deploy gates. */
+static const char *const writing_steps[] = {
+	"migrate", "baseline-capture", "staging-deployment", "production-rollout", NULL
+};
+
+int sl_pipeline_run_gates(const struct sl_run_opts *o, const char *env, const struct sl_ynode *steps,
+			  struct sl_buf *detail, struct sl_error *err)
+{
+	const struct sl_ydoc *doc = o->cfg->doc;
+	struct sl_stage st;
+	memset(&st, 0, sizeof(st));
+	st.name = (char *)"post-deploy gates";
+	st.env = (char *)env;
+	int rc = 0, failed = 0;
+	struct sl_error first;
+	sl_error_clear(&first);
+	for (size_t i = 0; i < steps->n; i++) {
+		struct sl_pstep step;
+		if (load_step(doc, steps->items[i], &step, err))
+			return -1;
+		for (size_t k = 0; writing_steps[k]; k++)
+			if (!strcmp(step.def->name, writing_steps[k])) {
+				sl_ynode_err(doc, steps->items[i], err,
+					     "'%s' changes the database: it cannot be a post-deploy gate", step.def->name);
+				free(step.label);
+				return -1;
+			}
+		struct sl_buf one = SL_BUF_INIT;
+		struct sl_error serr;
+		sl_error_clear(&serr);
+		int bad = step.def->run(o, &st, &step, &one, &serr);
+		if (bad) {
+			struct sl_buf why = SL_BUF_INIT;
+			sl_error_format(&serr, &why);
+			sl_buf_printf(detail, "%s%s: FAILED %s", detail->len ? "\n" : "", step.label, why.s);
+			sl_buf_free(&why);
+			if (!failed++)
+				first = serr;
+		} else {
+			sl_buf_printf(detail, "%s%s: ok %s", detail->len ? "\n" : "", step.label, one.s);
+		}
+		sl_buf_free(&one);
+		free(step.label);
+	}
+	if (failed) {
+		struct sl_buf why = SL_BUF_INIT;
+		sl_error_format(&first, &why);
+		sl_err(err, first.code == SL_FAILED || !first.code ? SL_FAILED : first.code,
+		       "post-deploy gate failed%s: %s", failed > 1 ? " (and more)" : "", why.s);
+		sl_buf_free(&why);
+		rc = -1;
+	}
+	return rc;
 }
 
 const struct sl_step_def sl_step_registry[] = {
@@ -730,6 +836,11 @@ const struct sl_step_def sl_step_registry[] = {
 	{ "model-impact-score", "the seed's Model Impact Score; fails below min_score "
 	  "(\">= 0.90\" or {env, model, baseline, baseline_env, min_score})", check_impact,
 	  step_impact_score },
+	{ "staging-deployment", "guarded deploy with rollback point, post-deploy gates and automatic "
+	  "rollback ({env, to, strategy})", check_deploy, step_deploy },
+	{ "production-rollout", "the same guarded deploy (the phased rollout of flags builds on it) "
+	  "({env, to, strategy})", check_deploy, step_deploy },
+	{ "deploy", "guarded deploy ({env, to, strategy})", check_deploy, step_deploy },
 	{ "run", "an external command; its exit code decides", check_run, step_run },
 	{ NULL, NULL, NULL, NULL },
 };

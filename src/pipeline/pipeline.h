@@ -100,4 +100,14 @@ void sl_pipeline_free(struct sl_pipeline *p);
 int sl_pipeline_run(const struct sl_pipeline *p, const struct sl_run_opts *o,
 		    const struct sl_stage **failed_stage, struct sl_error *err);
 
+/*
+ * Run steps (an environment's post-deploy `gates:` list, written like
+ * pipeline steps) against env, every one even after a failure; detail
+ * gets a line per step.  -1 with the first failure when any failed.
+ * Steps that write (migrate, baseline-capture, deploys) are refused.
+ */
+int sl_pipeline_run_gates(const struct sl_run_opts *o, const char *env,
+			  const struct sl_ynode *steps, struct sl_buf *detail,
+			  struct sl_error *err);
+
 #endif

@@ -170,7 +170,7 @@ YAML
 
 test_sqlite_plan_on_a_scratch_database_reports_drift() {
   setup
-  sed -i 's|  dev:     {url: "sqlite:recsys.db", description: "local SQLite file"}|  dev:     {url: "sqlite:recsys.db", shadow_url: "sqlite:scratch.db"}|' recsys/sluice.yaml
+  sed -i 's|  dev:     {url: "sqlite:recsys.db", description: "local SQLite file",|  dev:     {url: "sqlite:recsys.db", shadow_url: "sqlite:scratch.db",|' recsys/sluice.yaml
   sl -C recsys -q migrate --to 5
   printf "ALTER TABLE items ADD COLUMN stock bigint;\n" > recsys/migrations/V7__stock.sql
   sqlite3 recsys/recsys.db "CREATE TABLE hand_made (id integer)"

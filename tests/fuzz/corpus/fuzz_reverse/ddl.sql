@@ -1,0 +1,11 @@
+SET lock_timeout = '2s';
+CREATE TABLE app.users (id bigint PRIMARY KEY, email text);
+CREATE UNIQUE INDEX CONCURRENTLY users_email ON app.users (lower(email));
+CREATE VIEW v AS SELECT 1 AS x;
+CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x;
+CREATE SEQUENCE s;
+CREATE SCHEMA analytics;
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE TYPE pair AS (a int, b text);
+SELECT 1 AS x INTO backup;
+CREATE TABLE c AS SELECT * FROM t;
