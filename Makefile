@@ -22,9 +22,9 @@ ASAN     = $(B)/asan
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_OBJ = $(LIB_SRC:%.c=$(ASAN)/%.o)
 
-.PHONY: all deps deps-build demo test test-quick unit e2e fuzz bench clean asan bench-lint bench-gate bench-impact bench-rollback
+.PHONY: all deps deps-build demo test test-quick unit e2e fuzz bench clean asan bench-lint bench-gate bench-impact bench-rollback bench-expand bench-shadow
 
-all: $(B)/sluice
+all: $(B)/sluice $(B)/sluice_flags.so
 
 deps:
 	@sh scripts/deps.sh all
@@ -43,6 +43,15 @@ $(B)/libsluice.a: $(LIB_OBJ)
 $(B)/sluice: $(B)/src/main.o $(B)/libsluice.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 	@ln -sf $(B)/sluice sluice
+
+# The SQLite extension serving code loads for sluice_flag_enabled (see
+# src/deploy/flag_ext.c): built alone, position-independent, exporting only
+# its entry point, and using the host's SQLite (so no -lsqlite3).
+FLAG_EXT_SRC = src/deploy/flag_ext.c src/deploy/flag.c src/core/error.c src/core/buf.c
+$(B)/sluice_flags.so: $(FLAG_EXT_SRC) src/deploy/flag.h src/core/buf.h src/core/error.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSL_FLAG_EXTENSION -fPIC -shared -fvisibility=hidden -Wl,-z,defs \
+	  -o $@ $(FLAG_EXT_SRC) $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 $(ASAN)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -114,6 +123,10 @@ bench-impact:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/impact.sh
 bench-rollback:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/rollback.sh
+bench-shadow:
+	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/shadow.sh
+bench-expand:
+	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/expand.sh
 
 clean:
 	rm -rf $(B) sluice examples/recsys/*.db

@@ -7,7 +7,8 @@
 #             of the dropped column on PostgreSQL / the backup on SQLite)
 #   rollback  sluice rollback (PostgreSQL: sluice's inverse re-adds the
 #             column and puts every value back from the archive; SQLite:
-#             the backup restored)
+#             the backup restored; postgres+soft_drop: deploy.soft_drop
+#             made the drop a rename, the rollback renames back)
 #
 # and then checks that every value of the column is back (count and an
 # md5 of the column in id order).  Wall time by date +%s%N around each
@@ -64,13 +65,13 @@ EOF
 project: bench
 environments:
   prod: {url: "$1"}
-deploy: {state_dir: $work/points}
+deploy: {state_dir: $work/points, soft_drop: ${SOFT:-false}}
 EOF
 }
 
-run_backend() { # $1 backend, $2 url, $3 column digest command
+run_backend() { # $1 backend[+soft_drop], $2 url, $3 column digest command
   local b=$1 url=$2
-  project "$url" "$b"
+  project "$url" "${b%+*}"
   "$SLUICE" -C "$work/p" -e prod -q deploy --to 1
   want=$($3)
   : > "$work/d"; : > "$work/r"
@@ -82,11 +83,11 @@ run_backend() { # $1 backend, $2 url, $3 column digest command
   done
   d=$(cut -d' ' -f1 "$work/d" | median); r=$(cut -d' ' -f1 "$work/r" | median)
   drss=$(cut -d' ' -f2 "$work/d" | median); rrss=$(cut -d' ' -f2 "$work/r" | median)
-  printf '%-10s %9s %11s %12s %10s %10s %s\n' "$b" "$ROWS" "$d" "$r" \
+  printf '%-19s %9s %11s %12s %10s %10s %s\n' "$b" "$ROWS" "$d" "$r" \
     "$(awk -v a="$r" -v b="$d" 'BEGIN{printf "%.2f", a/b}')" "$((drss / 1024))/$((rrss / 1024))" "$want"
 }
 
-printf '%-10s %9s %11s %12s %10s %10s %s\n' backend rows deploy_ms rollback_ms ratio rss_MB "count md5(segment)"
+printf '%-19s %9s %11s %12s %10s %10s %s\n' backend rows deploy_ms rollback_ms ratio rss_MB "count md5(segment)"
 if [ "$ONLY" != postgres ]; then
   sq() { sqlite3 "$work/p/db.sqlite" "SELECT count(segment) FROM features" | tr '\n' ' '; sqlite3 "$work/p/db.sqlite" "SELECT group_concat(segment, ',') FROM (SELECT segment FROM features ORDER BY id)" | md5sum | cut -c1-12; }
   run_backend sqlite "sqlite:db.sqlite" sq
@@ -99,4 +100,8 @@ if [ "$ONLY" != sqlite ]; then
   PGDB=bench_rollback
   pq() { psql -Atq -d "$PGDB" -c "SELECT count(segment) || ' ' || left(md5(string_agg(segment, ',' ORDER BY id)), 12) FROM features"; }
   run_backend postgres "$(pg_url bench_rollback)" pq
+  # deploy.soft_drop: the drop is a rename, the rollback renames back
+  pg_createdb bench_rollback_soft
+  PGDB=bench_rollback_soft
+  SOFT=true run_backend postgres+soft_drop "$(pg_url bench_rollback_soft)" pq
 fi

@@ -64,6 +64,16 @@ const struct sl_command sl_commands[] = {
 	  "apply pending migrations to a shadow and report each change, classified",
 	  "  --forward-only               exit 1 on any breaking or destructive change\n"
 	  "  --shadow-url URL             plan on this empty scratch database\n" },
+	{ "shadow", cmd_shadow, "shadow --queries FILE [--runs N] [--slower X] [--limit N]",
+	  "replay a captured workload on the current schema and on a shadow with the pending migrations (exit 1 if a query breaks)",
+	  "  --queries FILE               SQL statements, a PostgreSQL log or a pg_stat_statements CSV\n"
+	  "  --queries-format FMT         sql, pglog or pgss (default: detected)\n"
+	  "  --runs N                     runs per query and side; the median counts (default 3)\n"
+	  "  --slower X                   slower: shadow median over X times the current's (default 2.0)\n"
+	  "  --slower-floor DUR           ... and at least this long (default 5ms)\n"
+	  "  --limit N                    only the first N statements of FILE\n"
+	  "  --timeout DUR                statement timeout per query (default 30s)\n"
+	  "  --shadow-url URL             replay on this scratch database (default: shadow_url)\n" },
 	{ "profile", cmd_profile, "profile TABLE [--where SQL] [--sample N|P%] [--columns A,B] [-o FILE]",
 	  "profile a table's columns in one streaming pass; `profile merge FILE...` merges shards",
 	  "  --where SQL                  only rows matching this condition\n"
@@ -87,10 +97,11 @@ const struct sl_command sl_commands[] = {
 	  "  --where SQL                  only rows matching this condition\n"
 	  "  --baseline-env ENV           drift against the same tables read live in another environment\n"
 	  "  --explain                    print the SQL each metric came from\n" },
-	{ "deploy", cmd_deploy, "deploy [--to VERSION] [--strategy standard|forward-only] [--resume]",
+	{ "deploy", cmd_deploy, "deploy [--to VERSION] [--strategy standard|forward-only|expand-contract] [--resume]",
 	  "guarded deploy: lock, validate, lint, rollback point, apply, post-deploy gates, hooks; rolls back on failure",
 	  "  --to VERSION                 deploy up to and including VERSION\n"
-	  "  --strategy S                 standard (default) or forward-only: refuse breaking changes\n"
+	  "  --strategy S                 standard (default), forward-only (refuse breaking changes) or\n"
+	  "                               expand-contract (the zero-downtime `sluice expand`)\n"
 	  "  --resume                     finish an interrupted deployment (or finish its rollback)\n" },
 	{ "rollback", cmd_rollback, "rollback [--deployment ID | --to VERSION] [--reason TEXT]",
 	  "undo a deployment (successful, failed or interrupted) with its data; runs on_rollback hooks",
@@ -101,6 +112,25 @@ const struct sl_command sl_commands[] = {
 	  "the deployment history of the environment, newest first, with durations",
 	  "  -n, --limit N                at most N rows (default 20; 0: all)\n"
 	  "  -a, --all                    every environment recorded in the database\n" },
+	{ "expand", cmd_expand, "expand [--batch-size N] [--batch-pause DUR] [--ddl-lock-timeout DUR]",
+	  "zero-downtime expand of the next operations migration (.yaml): new columns, dual-write triggers, batched backfill, versioned view schemas (PostgreSQL)",
+	  "  --batch-size N               rows per backfill transaction (default 1000)\n"
+	  "  --batch-pause DUR            pause between backfill batches (default 0)\n"
+	  "  --ddl-lock-timeout DUR       lock_timeout of each DDL statement, retried with backoff (default 2s)\n" },
+	{ "complete", cmd_complete, "complete [--ddl-lock-timeout DUR]",
+	  "the contract step of an expansion: drop the old shape, rename the new into place, record the migration",
+	  "  --ddl-lock-timeout DUR       lock_timeout of each DDL statement, retried with backoff (default 2s)\n" },
+	{ "abort", cmd_abort, "abort [--ddl-lock-timeout DUR]",
+	  "undo an expansion in progress; the original columns and their data are untouched",
+	  "  --ddl-lock-timeout DUR       lock_timeout of each DDL statement, retried with backoff (default 2s)\n" },
+	{ "flag", cmd_flag, "flag set NAME PERCENT [--reason TEXT] | get NAME | list | eval NAME (ENTITY...|--stdin)",
+	  "percentage feature flags: deterministic per-entity rollout, the same rule in the database",
+	  "  set NAME PERCENT             set a flag to 0..100 percent (up to 2 decimals)\n"
+	  "  get NAME                     show a flag (exit 1 when it is not set)\n"
+	  "  list                         every flag\n"
+	  "  eval NAME ENTITY...          ENTITY<TAB>0|1<TAB>BUCKET for each entity id\n"
+	  "  --reason TEXT                why (set), kept with the flag\n"
+	  "  --stdin                      eval the ids on stdin, one a line\n" },
 	{ "run", cmd_run, "run [FILE]",
 	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
 	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },

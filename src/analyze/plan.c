@@ -218,7 +218,7 @@ static void diff(struct sl_plan *p, const struct sl_catalog *before,
  * replayed schema differs from the environment's, that is drift,
  * reported beside the plan.
  */
-static int replay_applied(struct sl_engine *eng, struct sl_engine *e2, struct sl_error *err)
+int sl_plan_replay_applied(struct sl_engine *eng, struct sl_engine *e2, struct sl_error *err)
 {
 	struct sl_status st;
 	if (sl_status_compute(eng, &st, err))
@@ -279,7 +279,7 @@ int sl_plan_compute(struct sl_engine *eng, struct sl_db *scratch, struct sl_plan
 		    d->shadow(scratch, &shadow, err))
 			goto out;
 		e2.db = shadow;
-		if (replay_applied(eng, &e2, err) || d->catalog(shadow, &before, err))
+		if (sl_plan_replay_applied(eng, &e2, err) || d->catalog(shadow, &before, err))
 			goto out;
 		struct sl_plan drift;
 		memset(&drift, 0, sizeof(drift));

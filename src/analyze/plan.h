@@ -52,6 +52,12 @@ int sl_plan_compute(struct sl_engine *eng, struct sl_db *scratch, struct sl_plan
 		    struct sl_error *err);
 void sl_plan_free(struct sl_plan *p);
 /*
+ * Apply to e2's database (a shadow of a scratch database) the migrations
+ * applied to eng's, up to its current version, so that it has the
+ * environment's schema (shadow replay shares this).
+ */
+int sl_plan_replay_applied(struct sl_engine *eng, struct sl_engine *e2, struct sl_error *err);
+/*
  * Open the scratch database to plan on: url if given, else the
  * environment's shadow_url; *out stays NULL when there is neither.
  */

@@ -29,6 +29,7 @@ struct rev {
 	int version;            /* of the parse tree, for the deparser */
 	int sets_path;          /* this statement changes search_path or the role */
 	int unqualified;        /* an unqualified name went into inverse SQL or d[] */
+	struct sl_strvec *added; /* "schema\ttable\tcolumn" added by ADD COLUMN so far in the script */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -380,6 +381,47 @@ static int refuse(struct rev *r, const char *fmt, ...)
 	return -1;
 }
 
+/* Was the column added earlier in the script?  With add, remember it. */
+static int added_key(struct rev *r, const PgQuery__RangeVar *rv, const char *col, int add)
+{
+	struct sl_buf k = SL_BUF_INIT;
+	sl_buf_printf(&k, "%s\t%s\t%s", set(rv->schemaname) ? rv->schemaname : "", rv->relname, col);
+	int found = 0;
+	for (size_t i = 0; i < r->added->n && !found; i++)
+		found = !strcmp(r->added->v[i], k.s);
+	if (!found && add)
+		sl_strvec_push(r->added, k.s);
+	sl_buf_free(&k);
+	return found;
+}
+
+/*
+ * An UPDATE that only fills columns the script added (the backfill after
+ * ADD COLUMN, and what an operations migration's add_column renders) needs
+ * no undo of its own: the inverse of the ADD COLUMN drops what it wrote.
+ */
+static int update_of_added(struct rev *r, const PgQuery__UpdateStmt *u)
+{
+	if (!u->relation || !set(u->relation->relname) || u->with_clause || u->n_returning_list ||
+	    !u->n_target_list)
+		return 0;
+	for (size_t i = 0; i < u->n_target_list; i++) {
+		const PgQuery__Node *t = u->target_list[i];
+		if (t->node_case != NODE(RES_TARGET) || !set(t->res_target->name) || t->res_target->n_indirection)
+			return 0;
+		if (!added_key(r, u->relation, t->res_target->name, 0))
+			return 0;
+		if (t->res_target->val && changes_something(r, &t->res_target->val->base, 0))
+			return 0;
+	}
+	if (u->where_clause && changes_something(r, &u->where_clause->base, 0))
+		return 0;
+	for (size_t i = 0; i < u->n_from_clause; i++)
+		if (changes_something(r, &u->from_clause[i]->base, 0))
+			return 0;
+	return 1;
+}
+
 /*
  * One ALTER TABLE subcommand: 0 when the action in b undoes it (b empty:
  * nothing to undo), 1 when it destroys data (added to d[]), -1 when sluice
@@ -398,6 +440,7 @@ static int subcommand(struct rev *r, const PgQuery__RangeVar *rv, const PgQuery_
 		if (c->missing_ok)
 			return refuse(r, "ADD COLUMN IF NOT EXISTS may not have added %s", cd->colname);
 		/* constraints given with the column go with it */
+		added_key(r, rv, cd->colname, 1);
 		sl_buf_adds(b, "DROP COLUMN ");
 		sl_quote_ident_std(b, cd->colname);
 		return 0;
@@ -757,7 +800,10 @@ static void analyse_node(struct rev *r, const PgQuery__Node *n)
 		why(r, "INSERT changes rows");
 		break;
 	case NODE(UPDATE_STMT):
-		why(r, "UPDATE changes rows");
+		if (update_of_added(r, n->update_stmt))
+			r->st->harmless = 1;
+		else
+			why(r, "UPDATE changes rows");
 		break;
 	case NODE(MERGE_STMT):
 		why(r, "MERGE changes rows");
@@ -822,13 +868,13 @@ static int starts_with(const char *s, const char *word)
  * carries "search_path or the role was set" from statement to statement.
  */
 static int analyse_stmt(const char *sql, struct sl_rev_stmt *st, int *path_changed,
-			struct sl_error *err)
+			struct sl_strvec *added, struct sl_error *err)
 {
 	char *text = sl_strndup(sql + st->off, st->len);
-	struct rev r = { st, text, 0, 0, 0 };
+	struct rev r = { st, text, 0, 0, 0, added };
 	st->path_changed = *path_changed;
 	/* data scripts are mostly INSERTs: no need for their trees */
-	if (starts_with(text, "insert") || starts_with(text, "update")) {
+	if (starts_with(text, "insert") || (starts_with(text, "update") && !added->n)) {
 		why(&r, "%s changes rows", starts_with(text, "insert") ? "INSERT" : "UPDATE");
 		free(text);
 		return 0;
@@ -881,13 +927,15 @@ int sl_reverse_analyze(const char *sql, size_t len, struct sl_rev_list *out,
 	}
 	out->v = sl_calloc(l.n ? l.n : 1, sizeof(*out->v));
 	int path_changed = 0, rc = 0;
+	struct sl_strvec added = SL_STRVEC_INIT;
 	for (size_t i = 0; i < l.n && !rc; i++) {
 		struct sl_rev_stmt *st = &out->v[out->n++];
 		st->off = l.v[i].off;
 		st->len = l.v[i].len;
 		st->line = l.v[i].line;
-		rc = analyse_stmt(sql, st, &path_changed, err);
+		rc = analyse_stmt(sql, st, &path_changed, &added, err);
 	}
+	sl_strvec_free(&added);
 	sl_stmt_list_free(&l);
 	if (rc)
 		sl_rev_list_free(out);

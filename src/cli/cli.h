@@ -88,8 +88,15 @@ int cmd_run(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_deploy(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_rollback(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_deployments(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_expand(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_complete(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_abort(int argc, char **argv, struct sl_ctx *ctx);
+/* deploy --strategy expand-contract */
+int sl_cli_deploy_expand(struct sl_ctx *ctx);
+int cmd_flag(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_shadow(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_help(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_version(int argc, char **argv, struct sl_ctx *ctx);
 

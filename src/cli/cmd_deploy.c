@@ -143,7 +143,7 @@ int cmd_deploy(int argc, char **argv, struct sl_ctx *ctx)
 	int resume = 0;
 	const struct sl_option opts[] = {
 		{ SL_OPT_STRING, 0, "to", &to, "VERSION", "deploy up to and including VERSION" },
-		{ SL_OPT_STRING, 0, "strategy", &strategy, "S", "standard or forward-only (refuses breaking changes)" },
+		{ SL_OPT_STRING, 0, "strategy", &strategy, "S", "standard, forward-only (refuses breaking changes) or expand-contract (sluice expand)" },
 		{ SL_OPT_FLAG, 0, "resume", &resume, NULL, "finish (or roll back) an interrupted deployment first" },
 		{ SL_OPT_END, 0, NULL, NULL, NULL, NULL },
 	};
@@ -154,6 +154,13 @@ int cmd_deploy(int argc, char **argv, struct sl_ctx *ctx)
 	struct sl_db *db = NULL;
 	struct sl_engine eng;
 	sl_error_clear(&err);
+	if (strategy && !strcmp(strategy, "expand-contract")) {
+		if (to || resume) {
+			sl_err(&err, SL_USAGE, "--strategy expand-contract expands the next operations migration: no --to or --resume");
+			return sl_cli_fail(ctx, &err);
+		}
+		return sl_cli_deploy_expand(ctx);
+	}
 	if (sl_ctx_open(ctx, &db, &eng, &err)) {
 		sl_db_close(db);
 		return sl_cli_fail(ctx, &err);

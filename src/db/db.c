@@ -296,3 +296,34 @@ int sl_db_stream_text_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, v
 	free(a.cells);
 	return rc;
 }
+
+struct strs_ctx {
+	struct sl_strvec *v;
+	int ncols;
+};
+
+static int strs_cb(void *arg, int ncols, const char *const *v)
+{
+	struct strs_ctx *c = arg;
+	for (int i = 0; i < ncols && i < c->ncols; i++)
+		sl_strvec_push(&c->v[i], v[i] ? v[i] : "");
+	return 0;
+}
+
+int sl_db_query_strs(struct sl_db *db, const char *q, const char *const *p, int np,
+		     struct sl_strvec *v, int ncols, struct sl_error *err)
+{
+	struct strs_ctx c = { v, ncols };
+	return db->driver->query(db, q, p, np, strs_cb, &c, err);
+}
+
+void sl_quote_literal_std(struct sl_buf *b, const char *s)
+{
+	sl_buf_addc(b, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sl_buf_addc(b, '\'');
+		sl_buf_addc(b, *s);
+	}
+	sl_buf_addc(b, '\'');
+}

@@ -21,6 +21,7 @@
 
 struct sl_error;
 struct sl_buf;
+struct sl_strvec;
 struct sl_db;
 struct sl_catalog;
 
@@ -191,6 +192,10 @@ const struct sl_db_driver *sl_db_driver_named(const char *name);
 int sl_db_open(struct sl_db **out, const char *url, const char *base_dir,
 	       struct sl_error *err);
 void sl_db_close(struct sl_db *db);
+/* Run q (with np '?' parameters) and append up to ncols columns of every
+ * row to v[0..ncols) (NULL as ""). */
+int sl_db_query_strs(struct sl_db *db, const char *q, const char *const *p, int np,
+		     struct sl_strvec *v, int ncols, struct sl_error *err);
 
 /* Copy url into out with the password (user:PASS@, password=) masked. */
 void sl_mask_url(const char *url, struct sl_buf *out);
@@ -203,6 +208,8 @@ void sl_mask_text(const char *url, const char *text, struct sl_buf *out);
 
 /* Append ident in SQL-standard double quotes ("a""b"): both drivers'. */
 void sl_quote_ident_std(struct sl_buf *out, const char *ident);
+/* A standard SQL string literal ('it''s'), for SQL sluice writes itself. */
+void sl_quote_literal_std(struct sl_buf *out, const char *s);
 /* Stream a query's rows as typed cells (see struct sl_cell). */
 int sl_db_stream_cells(struct sl_db *db, const char *sql, sl_cells_fn cb, void *arg,
 		       struct sl_error *err);

@@ -1011,7 +1011,9 @@ static int pg_catalog(struct sl_db *db, struct sl_catalog *out, struct sl_error 
 		" FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
 		" JOIN pg_namespace n ON n.oid = c.relnamespace"
 		" LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
-		" WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND" PG_USER_NS("n")
+		" WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
+		" AND a.attname NOT LIKE 'sluice\\_dropped\\_%'"   /* deploy.soft_drop */
+		" AND" PG_USER_NS("n")
 		" UNION ALL"
 		" SELECT 'index', " PG_USER_REL("ci", "n") ", " PG_USER_REL("ct", "n") ","
 		" pg_get_indexdef(i.indexrelid), false, NULL, 0"

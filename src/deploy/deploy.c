@@ -81,7 +81,7 @@ static void maybe_crash(const char *phase)
 
 /* ---- config -------------------------------------------------------------- */
 
-static const char *const deploy_keys[] = { "state_dir", "retain", "hook_timeout", "strategy", NULL };
+static const char *const deploy_keys[] = { "state_dir", "retain", "hook_timeout", "strategy", "soft_drop", NULL };
 static const char *const hook_keys[] = { "pre_deploy", "post_deploy", "on_rollback", NULL };
 
 static int check_strategy(const struct sl_ydoc *doc, const struct sl_ynode *n, const char **out,
@@ -167,6 +167,8 @@ int sl_deploy_config_load(const struct sl_config *cfg, const struct sl_env *env,
 				goto fail;
 			out->strategy = sl_strdup(s);
 		}
+		if ((n = sl_ymap_get(d, "soft_drop")) && sl_ynode_bool(doc, n, "soft_drop", &out->soft_drop, err))
+			goto fail;
 	}
 	out->state_dir = dir ? dir : sl_path_resolve(cfg->dir, ".sluice/rollback");
 	if (load_hooks(doc, sl_ymap_get(root, "hooks"), out, err))
@@ -241,10 +243,18 @@ static int ensure_tables(struct sl_db *db, struct sl_error *err)
 	sl_buf_adds(&q, " (deployment_id text NOT NULL, seq bigint NOT NULL, version text NOT NULL,"
 			" kind text NOT NULL, table_name text NOT NULL, column_name text,"
 			" column_type text, column_notnull text, column_default text,"
-			" key_columns text, columns text, archive_table text,"
+			" key_columns text, columns text, archive_table text, restore_ddl text,"
 			" PRIMARY KEY (deployment_id, seq))");
 	if (!rc)
 		rc = d->exec(db, q.s, err);
+	if (!rc && !d->restore_point) {
+		/* restore_ddl came after the first release of the table (PostgreSQL only uses it) */
+		sl_buf_reset(&q);
+		sl_buf_adds(&q, "ALTER TABLE ");
+		d->state_table(&q, "archives");
+		sl_buf_adds(&q, " ADD COLUMN IF NOT EXISTS restore_ddl text");
+		rc = d->exec(db, q.s, err);
+	}
 	sl_buf_free(&q);
 	return rc;
 }
@@ -585,17 +595,6 @@ static const char *target_version(const struct sl_status *st, const char *to, in
 
 /* ---- PostgreSQL: archives of destroyed data -------------------------------- */
 
-static void add_literal(struct sl_buf *b, const char *s)
-{
-	sl_buf_addc(b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sl_buf_addc(b, '\'');
-		sl_buf_addc(b, *s);
-	}
-	sl_buf_addc(b, '\'');
-}
-
 static void add_qualified(struct sl_buf *b, const char *schema, const char *table)
 {
 	if (schema) {
@@ -603,27 +602,6 @@ static void add_qualified(struct sl_buf *b, const char *schema, const char *tabl
 		sl_buf_addc(b, '.');
 	}
 	sl_quote_ident_std(b, table);
-}
-
-struct strs_ctx {
-	struct sl_strvec *v;
-	int ncols;
-};
-
-static int strs_cb(void *arg, int ncols, const char *const *v)
-{
-	struct strs_ctx *c = arg;
-	for (int i = 0; i < ncols && i < c->ncols; i++)
-		sl_strvec_push(&c->v[i], v[i] ? v[i] : "");
-	return 0;
-}
-
-/* Run q and collect up to ncols columns of every row into v[0..ncols). */
-static int query_strs(struct sl_db *db, const char *q, const char *const *p, int np,
-		      struct sl_strvec *v, int ncols, struct sl_error *err)
-{
-	struct strs_ctx c = { v, ncols };
-	return db->driver->query(db, q, p, np, strs_cb, &c, err);
 }
 
 static char *join_lines(const struct sl_strvec *v)
@@ -658,13 +636,60 @@ static const char *destroy_kind_name(enum sl_destroy_kind k)
 	return "?";
 }
 
-static void archive_name(const char *id, long seq, struct sl_buf *out)
+/* prefix<deployment id, lower case, '_' for '-'>_<seq>: archive tables, soft-dropped columns */
+static void archive_name_p(const char *prefix, const char *id, long seq, struct sl_buf *out)
 {
-	sl_buf_adds(out, "archive_");
+	sl_buf_adds(out, prefix);
 	for (const char *p = id; *p; p++)
 		sl_buf_addc(out, (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a')
 			    : (*p == '-' ? '_' : *p));
 	sl_buf_printf(out, "_%ld", seq);
+}
+
+static void archive_name(const char *id, long seq, struct sl_buf *out)
+{
+	archive_name_p("archive_", id, seq, out);
+}
+
+/*
+ * The indexes and constraints that DROP COLUMN takes with it (PostgreSQL
+ * drops every index and constraint that uses the column, without CASCADE),
+ * as the SQL that makes them again, one statement per line: a rollback
+ * puts them back after the values.  NOT NULL is column_notnull; indexes
+ * behind a constraint come back with the constraint.
+ */
+static int dropped_with_column(struct sl_db *db, const char *nsp, const char *rel, const char *oid,
+			       const char *column, struct sl_buf *ddl, struct sl_error *err)
+{
+	struct sl_strvec v[3] = { SL_STRVEC_INIT, SL_STRVEC_INIT, SL_STRVEC_INIT };
+	const char *p[] = { oid, oid, column };
+	int rc = sl_db_query_strs(db,
+		"SELECT DISTINCT ON (dp.classid, dp.objid) CASE WHEN co.oid IS NULL THEN 'i' ELSE 'c' END,"
+		" coalesce(co.conname, ''), CASE WHEN co.oid IS NULL THEN pg_get_indexdef(dp.objid)"
+		" ELSE pg_get_constraintdef(co.oid) END"
+		" FROM pg_depend dp LEFT JOIN pg_constraint co"
+		"  ON dp.classid = 'pg_constraint'::regclass AND co.oid = dp.objid"
+		" WHERE dp.refclassid = 'pg_class'::regclass AND dp.refobjid = ?::oid"
+		" AND dp.refobjsubid = (SELECT attnum FROM pg_attribute WHERE attrelid = ?::oid AND attname = ?)"
+		" AND ((co.oid IS NOT NULL AND co.contype <> 'n') OR (dp.classid = 'pg_class'::regclass"
+		"  AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = dp.objid)"
+		"  AND NOT EXISTS (SELECT 1 FROM pg_constraint c2 WHERE c2.conindid = dp.objid"
+		"   AND c2.contype IN ('p', 'u', 'x'))))"
+		" ORDER BY dp.classid, dp.objid", p, 3, v, 3, err);
+	for (size_t i = 0; !rc && i < v[0].n; i++) {
+		if (v[0].v[i][0] == 'c') {
+			sl_buf_adds(ddl, "ALTER TABLE ");
+			add_qualified(ddl, nsp, rel);
+			sl_buf_adds(ddl, " ADD CONSTRAINT ");
+			sl_quote_ident_std(ddl, v[1].v[i]);
+			sl_buf_printf(ddl, " %s;\n", v[2].v[i]);
+		} else {
+			sl_buf_printf(ddl, "%s;\n", v[2].v[i]);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		sl_strvec_free(&v[i]);
+	return rc;
 }
 
 /*
@@ -676,7 +701,7 @@ static int archive_one(struct dctx *x, const struct sl_migration *m, const struc
 		       struct sl_error *err)
 {
 	struct sl_db *db = x->db;
-	struct sl_buf name = SL_BUF_INIT, q = SL_BUF_INIT, arch = SL_BUF_INIT;
+	struct sl_buf name = SL_BUF_INIT, q = SL_BUF_INIT, arch = SL_BUF_INIT, ddl = SL_BUF_INIT;
 	struct sl_strvec rel[3] = { SL_STRVEC_INIT, SL_STRVEC_INIT, SL_STRVEC_INIT };
 	struct sl_strvec keys = SL_STRVEC_INIT, cols = SL_STRVEC_INIT;
 	struct sl_strvec def[3] = { SL_STRVEC_INIT, SL_STRVEC_INIT, SL_STRVEC_INIT };
@@ -685,7 +710,7 @@ static int archive_one(struct dctx *x, const struct sl_migration *m, const struc
 	long seq = ++x->seq;
 	add_qualified(&name, d->schema, d->table);
 	const char *p1[] = { name.s };
-	if (query_strs(db, "SELECT n.nspname, c.relname, c.oid::text FROM pg_class c"
+	if (sl_db_query_strs(db, "SELECT n.nspname, c.relname, c.oid::text FROM pg_class c"
 			   " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(?)",
 		       p1, 1, rel, 3, err))
 		goto out;
@@ -698,7 +723,7 @@ static int archive_one(struct dctx *x, const struct sl_migration *m, const struc
 		const char *p2[] = { oid };
 		archive_name(x->dep->id, seq, &arch);
 		if (d->kind == SL_DESTROY_DROP_COLUMN || d->kind == SL_DESTROY_ALTER_TYPE) {
-			if (query_strs(db, "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+			if (sl_db_query_strs(db, "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
 					   " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
 					   " WHERE i.indrelid = ?::oid AND i.indisprimary"
 					   " ORDER BY array_position(i.indkey::int2[], a.attnum)",
@@ -711,7 +736,7 @@ static int archive_one(struct dctx *x, const struct sl_migration *m, const struc
 					break;
 				}
 			const char *p3[] = { oid, d->column };
-			if (query_strs(db, "SELECT format_type(a.atttypid, a.atttypmod),"
+			if (sl_db_query_strs(db, "SELECT format_type(a.atttypid, a.atttypmod),"
 					   " CASE WHEN a.attnotnull THEN '1' ELSE '0' END,"
 					   " pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
 					   " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
@@ -723,6 +748,9 @@ static int archive_one(struct dctx *x, const struct sl_migration *m, const struc
 				sl_buf_reset(&arch);
 				goto record;
 			}
+			if (d->kind == SL_DESTROY_DROP_COLUMN &&
+			    dropped_with_column(db, rel[0].v[0], rel[1].v[0], oid, d->column, &ddl, err))
+				goto out;
 			sl_buf_adds(&q, "CREATE TABLE sluice.");
 			sl_quote_ident_std(&q, arch.s);
 			sl_buf_adds(&q, " AS SELECT ");
@@ -738,7 +766,7 @@ static int archive_one(struct dctx *x, const struct sl_migration *m, const struc
 			sl_quote_ident_std(&q, d->column);
 			sl_buf_adds(&q, " AS sluice_value FROM ");
 		} else {
-			if (query_strs(db, "SELECT attname FROM pg_attribute WHERE attrelid = ?::oid"
+			if (sl_db_query_strs(db, "SELECT attname FROM pg_attribute WHERE attrelid = ?::oid"
 					   " AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
 					   " ORDER BY attnum", p2, 1, &cols, 1, err))
 				goto out;
@@ -768,18 +796,20 @@ record:
 			x->dep->id, seqs, m->version ? m->version : "", kind, tn.s, d->column,
 			def[0].n ? def[0].v[0] : NULL, def[1].n ? def[1].v[0] : NULL,
 			def[2].n && def[2].v[0][0] ? def[2].v[0] : NULL,
-			key_mode ? "ctid" : key_list, col_list, arch.len ? arch.s : NULL
+			key_mode ? "ctid" : key_list, col_list, arch.len ? arch.s : NULL,
+			ddl.len ? ddl.s : NULL
 		};
 		sl_buf_reset(&q);
 		sl_buf_adds(&q, "INSERT INTO sluice.archives (deployment_id, seq, version, kind, table_name,"
 				" column_name, column_type, column_notnull, column_default, key_columns,"
-				" columns, archive_table) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-		rc = db->driver->query(db, q.s, p, 12, NULL, NULL, err);
+				" columns, archive_table, restore_ddl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+		rc = db->driver->query(db, q.s, p, 13, NULL, NULL, err);
 		sl_buf_free(&tn);
 	}
 	if (!rc && arch.len)
 		say(x, "apply", "kept %s data of %s in sluice.%s", kind, name.s, arch.s);
 out:
+	sl_buf_free(&ddl);
 	free(key_list);
 	free(col_list);
 	for (int i = 0; i < 3; i++) {
@@ -794,7 +824,89 @@ out:
 	return rc;
 }
 
-static int before_stmt(void *arg, const struct sl_migration *m, const char *sql,
+/*
+ * deploy.soft_drop (PostgreSQL): a statement that only drops one column
+ * that nothing else depends on renames it to sluice_dropped_<deployment>_
+ * <seq> instead, nullable and without a default.  Rolling that back is a
+ * rename: instant at any size, where putting a column back from an
+ * archive is an UPDATE that rewrites every row (11 s at 1M rows, see
+ * docs/BENCHMARKS.md).  The column is really dropped when the deployment's
+ * rollback point expires (deploy.retain).  The price: SELECT * sees the
+ * renamed column until then, so it is opt-in.  A column in an index, a
+ * constraint, a view, a trigger, a policy, a statistics object or another
+ * column's expression, an identity or generated column, and a column of a
+ * table in an inheritance tree or partitioned take the archive path: a
+ * rename would keep alive what the drop removes.  The catalog snapshot
+ * (db_postgres.c) leaves sluice_dropped_* columns out.
+ * Returns 1 when done, 0 when the column takes the archive path.
+ */
+static int soft_drop_one(struct dctx *x, const struct sl_migration *m, const struct sl_destroy *d,
+			 struct sl_error *err)
+{
+	struct sl_db *db = x->db;
+	struct sl_buf name = SL_BUF_INIT, q = SL_BUF_INIT, hidden = SL_BUF_INIT, tn = SL_BUF_INIT;
+	struct sl_strvec c[6];
+	int rc = -1;
+	for (int i = 0; i < 6; i++)
+		c[i] = (struct sl_strvec)SL_STRVEC_INIT;
+	add_qualified(&name, d->schema, d->table);
+	const char *p1[] = { d->column, name.s };
+	if (sl_db_query_strs(db, "SELECT n.nspname, c.relname, format_type(a.atttypid, a.atttypmod),"
+			   " CASE WHEN a.attnotnull THEN '1' ELSE '0' END, pg_get_expr(ad.adbin, ad.adrelid),"
+			   " (SELECT count(*) FROM pg_depend dp WHERE dp.refclassid = 'pg_class'::regclass"
+			   "  AND dp.refobjid = c.oid AND dp.refobjsubid = a.attnum"
+			   "  AND NOT (dp.classid = 'pg_attrdef'::regclass AND dp.objid IS NOT DISTINCT FROM ad.oid))::text"
+			   " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+			   " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ? AND NOT a.attisdropped"
+			   " LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
+			   " WHERE c.oid = to_regclass(?) AND c.relkind = 'r' AND a.attidentity = ''"
+			   " AND a.attgenerated = '' AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
+			   "  WHERE h.inhparent = c.oid OR h.inhrelid = c.oid)",
+		       p1, 2, c, 6, err))
+		goto out;
+	if (!c[0].n || strcmp(c[5].v[0], "0")) {
+		rc = 0;
+		goto out;
+	}
+	long seq = ++x->seq;
+	char seqs[32];
+	snprintf(seqs, sizeof(seqs), "%ld", seq);
+	archive_name_p("sluice_dropped_", x->dep->id, seq, &hidden);
+	add_qualified(&tn, c[0].v[0], c[1].v[0]);
+	sl_buf_printf(&q, "ALTER TABLE %s RENAME COLUMN ", tn.s);
+	sl_quote_ident_std(&q, d->column);
+	sl_buf_adds(&q, " TO ");
+	sl_quote_ident_std(&q, hidden.s);
+	sl_buf_printf(&q, ";\nALTER TABLE %s ALTER COLUMN ", tn.s);
+	sl_quote_ident_std(&q, hidden.s);
+	sl_buf_adds(&q, " DROP NOT NULL, ALTER COLUMN ");
+	sl_quote_ident_std(&q, hidden.s);
+	sl_buf_adds(&q, " DROP DEFAULT");
+	if (db->driver->exec(db, q.s, err))
+		goto out;
+	const char *p[] = {
+		x->dep->id, seqs, m->version ? m->version : "", "soft_drop", tn.s, d->column,
+		c[2].v[0], c[3].v[0], c[4].v[0][0] ? c[4].v[0] : NULL, "", "", hidden.s
+	};
+	if (db->driver->query(db, "INSERT INTO sluice.archives (deployment_id, seq, version, kind, table_name,"
+				  " column_name, column_type, column_notnull, column_default, key_columns,"
+				  " columns, archive_table) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			      p, 12, NULL, NULL, err))
+		goto out;
+	say(x, "apply", "soft drop: renamed %s.%s.%s to %s (dropped when the rollback point expires)",
+	    c[0].v[0], c[1].v[0], d->column, hidden.s);
+	rc = 1;
+out:
+	for (int i = 0; i < 6; i++)
+		sl_strvec_free(&c[i]);
+	sl_buf_free(&name);
+	sl_buf_free(&q);
+	sl_buf_free(&hidden);
+	sl_buf_free(&tn);
+	return rc;
+}
+
+static int before_stmt(void *arg, const struct sl_migration *m, const char *sql, int *done,
 		       struct sl_error *err)
 {
 	struct dctx *x = arg;
@@ -802,9 +914,19 @@ static int before_stmt(void *arg, const struct sl_migration *m, const char *sql,
 	if (sl_reverse_analyze(sql, strlen(sql), &l, NULL))
 		return 0;   /* the database reports the syntax error itself */
 	int rc = 0;
+	if (x->dc.soft_drop && l.n == 1 && l.v[0].nd == 1 && l.v[0].d[0].kind == SL_DESTROY_DROP_COLUMN &&
+	    !l.v[0].d_incomplete && l.v[0].inverse_rest && !l.v[0].inverse_rest[0]) {
+		rc = soft_drop_one(x, m, &l.v[0].d[0], err);
+		if (rc == 1) {
+			*done = 1;
+			rc = 0;
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < l.n && !rc; i++)
 		for (size_t k = 0; k < l.v[i].nd && !rc; k++)
 			rc = archive_one(x, m, &l.v[i].d[k], err);
+out:
 	sl_rev_list_free(&l);
 	return rc;
 }
@@ -897,7 +1019,7 @@ static int check_reversible(struct dctx *x, const struct sl_run_result *dry, str
 
 /* ---- PostgreSQL: undoing with archives ------------------------------------ */
 
-enum { A_SEQ, A_KIND, A_TABLE, A_COL, A_TYPE, A_NOTNULL, A_DEFAULT, A_KEYS, A_COLS, A_ARCH, A_DEP, A_N };
+enum { A_SEQ, A_KIND, A_TABLE, A_COL, A_TYPE, A_NOTNULL, A_DEFAULT, A_KEYS, A_COLS, A_ARCH, A_DEP, A_DDL, A_N };
 
 struct archives {
 	struct sl_strvec f[A_N];
@@ -915,9 +1037,9 @@ static int archives_of(struct dctx *x, const char *version, struct archives *a,
 	memset(a, 0, sizeof(*a));
 	for (size_t i = 0; i < x->chain.n; i++) {
 		const char *p[] = { x->chain.v[i], version };
-		if (query_strs(x->db, "SELECT seq::text, kind, table_name, column_name, column_type,"
+		if (sl_db_query_strs(x->db, "SELECT seq::text, kind, table_name, column_name, column_type,"
 				      " column_notnull, column_default, key_columns, columns, archive_table,"
-				      " deployment_id FROM sluice.archives WHERE deployment_id = ?"
+				      " deployment_id, coalesce(restore_ddl, '') FROM sluice.archives WHERE deployment_id = ?"
 				      " AND version = ? ORDER BY seq", p, 2, a->f, A_N, err))
 			return -1;
 	}
@@ -931,7 +1053,43 @@ static void restore_sql(const struct archives *a, size_t i, int ddl, struct sl_b
 	const char *col = a->f[A_COL].v[i], *type = a->f[A_TYPE].v[i];
 	const char *arch = a->f[A_ARCH].v[i];
 	int is_col = !strcmp(kind, "drop_column") || !strcmp(kind, "alter_type");
-	if (arch[0] && is_col) {
+	if (!strcmp(kind, "soft_drop")) {
+		/* arch is the column's name while it is dropped (soft_drop_one) */
+		if (ddl) {
+			sl_buf_printf(b, "ALTER TABLE %s RENAME COLUMN ", table);
+			sl_quote_ident_std(b, arch);
+			sl_buf_adds(b, " TO ");
+			sl_quote_ident_std(b, col);
+			sl_buf_adds(b, ";\n");
+		} else {
+			/* the down script made the column again: fill it, drop ours */
+			sl_buf_printf(b, "UPDATE %s SET ", table);
+			sl_quote_ident_std(b, col);
+			sl_buf_adds(b, " = ");
+			sl_quote_ident_std(b, arch);
+			sl_buf_printf(b, ";\nALTER TABLE %s DROP COLUMN ", table);
+			sl_quote_ident_std(b, arch);
+			sl_buf_adds(b, ";\n");
+		}
+		if (ddl && a->f[A_DEFAULT].v[i][0]) {
+			sl_buf_printf(b, "ALTER TABLE %s ALTER COLUMN ", table);
+			sl_quote_ident_std(b, col);
+			sl_buf_printf(b, " SET DEFAULT %s;\n", a->f[A_DEFAULT].v[i]);
+			if (!strcmp(a->f[A_NOTNULL].v[i], "1")) {
+				/* rows written while it was dropped: what ADD COLUMN would give them */
+				sl_buf_printf(b, "UPDATE %s SET ", table);
+				sl_quote_ident_std(b, col);
+				sl_buf_adds(b, " = DEFAULT WHERE ");
+				sl_quote_ident_std(b, col);
+				sl_buf_adds(b, " IS NULL;\n");
+			}
+		}
+		if (ddl && !strcmp(a->f[A_NOTNULL].v[i], "1")) {
+			sl_buf_printf(b, "ALTER TABLE %s ALTER COLUMN ", table);
+			sl_quote_ident_std(b, col);
+			sl_buf_adds(b, " SET NOT NULL;\n");
+		}
+	} else if (arch[0] && is_col) {
 		if (ddl && !strcmp(kind, "drop_column")) {
 			sl_buf_printf(b, "ALTER TABLE %s ADD COLUMN ", table);
 			sl_quote_ident_std(b, col);
@@ -973,6 +1131,8 @@ static void restore_sql(const struct archives *a, size_t i, int ddl, struct sl_b
 			sl_quote_ident_std(b, col);
 			sl_buf_adds(b, " SET NOT NULL;\n");
 		}
+		if (ddl)
+			sl_buf_adds(b, a->f[A_DDL].v[i]);   /* indexes and constraints it took along */
 	} else if (arch[0]) {
 		struct sl_strvec cols = SL_STRVEC_INIT;
 		struct sl_buf list = SL_BUF_INIT;
@@ -988,13 +1148,13 @@ static void restore_sql(const struct archives *a, size_t i, int ddl, struct sl_b
 		sl_strvec_free(&cols);
 		sl_buf_free(&list);
 	}
-	if (arch[0]) {
+	if (arch[0] && strcmp(kind, "soft_drop")) {
 		sl_buf_adds(b, "DROP TABLE sluice.");
 		sl_quote_ident_std(b, arch);
 		sl_buf_adds(b, ";\n");
 	}
 	sl_buf_adds(b, "DELETE FROM sluice.archives WHERE deployment_id = ");
-	add_literal(b, a->f[A_DEP].v[i]);
+	sl_quote_literal_std(b, a->f[A_DEP].v[i]);
 	sl_buf_printf(b, " AND seq = %s;\n", a->f[A_SEQ].v[i]);
 }
 
@@ -1067,7 +1227,8 @@ static int take_lock(struct dctx *x, struct sl_error *err)
 	long timeout = x->eng->lock_timeout_ms >= 0 ? x->eng->lock_timeout_ms : 60000;
 	if (x->db->driver->lock(x->db, owner, timeout, err))
 		return -1;
-	if (x->db->driver->ensure_state(x->db, err) || ensure_tables(x->db, err)) {
+	if (x->db->driver->ensure_state(x->db, err) || ensure_tables(x->db, err) ||
+	    sl_refuse_expansion(x->db, err)) {
 		x->db->driver->unlock(x->db, NULL);
 		return -1;
 	}
@@ -1348,20 +1509,26 @@ static void prune(struct dctx *x)
 			memset(&a, 0, sizeof(a));
 			sl_strvec_push(&x->chain, d->id);
 			const char *q[] = { d->id };
-			if (!query_strs(x->db, "SELECT seq::text, kind, table_name, column_name, column_type,"
+			if (!sl_db_query_strs(x->db, "SELECT seq::text, kind, table_name, column_name, column_type,"
 					       " column_notnull, column_default, key_columns, columns, archive_table,"
-					       " deployment_id FROM sluice.archives WHERE deployment_id = ?",
+					       " deployment_id, coalesce(restore_ddl, '') FROM sluice.archives WHERE deployment_id = ?",
 					q, 1, a.f, A_N, NULL)) {
 				struct sl_buf b = SL_BUF_INIT;
 				for (size_t k = 0; k < a.f[A_SEQ].n; k++) {
-					if (a.f[A_ARCH].v[k][0]) {
+					if (!strcmp(a.f[A_KIND].v[k], "soft_drop")) {
+						/* the drop the migration asked for, at last */
+						sl_buf_printf(&b, "ALTER TABLE IF EXISTS %s DROP COLUMN IF EXISTS ",
+							      a.f[A_TABLE].v[k]);
+						sl_quote_ident_std(&b, a.f[A_ARCH].v[k]);
+						sl_buf_adds(&b, ";");
+					} else if (a.f[A_ARCH].v[k][0]) {
 						sl_buf_adds(&b, "DROP TABLE IF EXISTS sluice.");
 						sl_quote_ident_std(&b, a.f[A_ARCH].v[k]);
 						sl_buf_adds(&b, ";");
 					}
 				}
 				sl_buf_adds(&b, "DELETE FROM sluice.archives WHERE deployment_id = ");
-				add_literal(&b, d->id);
+				sl_quote_literal_std(&b, d->id);
 				x->db->driver->exec(x->db, b.s, NULL);
 				sl_buf_free(&b);
 			}

@@ -70,6 +70,7 @@ struct sl_deploy_config {
 	long retain;                      /* rollback points kept per environment */
 	long hook_timeout_ms;
 	char *strategy;                   /* default strategy */
+	int soft_drop;                    /* PostgreSQL: DROP COLUMN renames (see deploy.c) */
 	struct sl_strvec hooks[SL_HOOK_N];
 	const struct sl_ynode *gates;     /* the environment's post-deploy gates (borrowed) */
 };

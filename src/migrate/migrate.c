@@ -448,12 +448,13 @@ static int run_one(struct sl_engine *eng, const struct sl_migration *m, int up,
 			continue;
 		sl_buf_reset(&one);
 		sl_buf_add(&one, s.sql.s + st->off, st->len);
-		if (up && eng->before_stmt && eng->before_stmt(eng->hook_arg, m, one.s, err)) {
+		int done = 0;
+		if (up && eng->before_stmt && eng->before_stmt(eng->hook_arg, m, one.s, &done, err)) {
 			locate(err, path, s.sql.s, st, s.first_line);
 			sl_buf_free(&one);
 			goto fail;
 		}
-		if (d->exec(db, one.s, err)) {
+		if (!done && d->exec(db, one.s, err)) {
 			locate(err, path, s.sql.s, st, s.first_line);
 			sl_buf_free(&one);
 			goto fail;
@@ -520,10 +521,36 @@ fail:
 
 /* ---- locking ------------------------------------------------------------ */
 
+/*
+ * An expand/contract in progress (src/deploy/expand.c) owns the schema of
+ * its version until `complete` or `abort`: migrating or undoing beside it
+ * would apply the same change a second time, the plain way.
+ */
+int sl_refuse_expansion(struct sl_db *db, struct sl_error *err)
+{
+	if (strcmp(db->driver->name, "postgres"))
+		return 0;
+	struct sl_strvec v[2] = { SL_STRVEC_INIT, SL_STRVEC_INIT };
+	int rc = sl_db_query_strs(db, "SELECT (to_regclass('sluice.expansions') IS NOT NULL)::text", NULL, 0,
+				  v, 1, err);
+	int exists = !rc && v[0].n && !strcmp(v[0].v[0], "true");
+	sl_strvec_free(&v[0]);
+	if (exists)
+		rc = sl_db_query_strs(db, "SELECT version, phase FROM sluice.expansions", NULL, 0, v, 2, err);
+	if (!rc && v[0].n) {
+		rc = sl_err(err, SL_FAILED, "the expand/contract of version %s is in progress (phase %s)",
+			    v[0].v[0], v[1].v[0]);
+		sl_err_hint(err, "'sluice complete' finishes it, 'sluice abort' undoes it");
+	}
+	sl_strvec_free(&v[0]);
+	sl_strvec_free(&v[1]);
+	return rc;
+}
+
 static int take_lock(struct sl_engine *eng, struct sl_error *err)
 {
 	if (eng->lock_held)
-		return eng->db->driver->ensure_state(eng->db, err);
+		return eng->db->driver->ensure_state(eng->db, err) || sl_refuse_expansion(eng->db, err) ? -1 : 0;
 	char host[128], owner[256];
 	if (gethostname(host, sizeof(host) - 1))
 		snprintf(host, sizeof(host), "localhost");
@@ -532,7 +559,7 @@ static int take_lock(struct sl_engine *eng, struct sl_error *err)
 	long timeout = eng->lock_timeout_ms >= 0 ? eng->lock_timeout_ms : 60000;
 	if (eng->db->driver->lock(eng->db, owner, timeout, err))
 		return -1;
-	if (eng->db->driver->ensure_state(eng->db, err)) {
+	if (eng->db->driver->ensure_state(eng->db, err) || sl_refuse_expansion(eng->db, err)) {
 		eng->db->driver->unlock(eng->db, NULL);
 		return -1;
 	}

@@ -92,10 +92,12 @@ struct sl_engine {
 	/*
 	 * Called before each statement of a forward script, inside the
 	 * migration's transaction when it has one (deploy copies the data a
-	 * statement destroys to an archive table here).
+	 * statement destroys to an archive table here).  Setting *done says
+	 * the hook carried out the statement itself (deploy.soft_drop runs
+	 * a rename instead of a DROP COLUMN): the engine skips it.
 	 */
 	int (*before_stmt)(void *arg, const struct sl_migration *m, const char *sql,
-			   struct sl_error *err);
+			   int *done, struct sl_error *err);
 	/*
 	 * Undo: SQL to run for m when it has no down script (script: the
 	 * inverse sluice generated), and SQL to run after the down script in
@@ -133,6 +135,10 @@ int sl_engine_open(const struct sl_config *cfg, const char *env_name,
 		   const char *url_override, long lock_timeout_ms, struct sl_db **db,
 		   struct sl_engine *eng, char **env_selected, char **url_masked,
 		   struct sl_error *err);
+
+/* SL_FAILED when an expand/contract (src/deploy/expand.c) is in progress:
+ * nothing else may migrate the database until it completes or aborts. */
+int sl_refuse_expansion(struct sl_db *db, struct sl_error *err);
 
 /* Compute status (read-only: creates nothing). */
 int sl_status_compute(struct sl_engine *eng, struct sl_status *st, struct sl_error *err);

@@ -2,6 +2,7 @@
  * source.c - discover migration files and read them (see source.h).
  */
 #include "source.h"
+#include "ops.h"
 #include "../core/buf.h"
 #include "../core/error.h"
 
@@ -320,11 +321,24 @@ static size_t digits_prefix(const char *s, size_t n, int allow_dash)
 static int scan_file(struct scan *sc, const char *name, const char *path, const char *rel)
 {
 	size_t n = strlen(name);
-	if (!ends_with(name, n, ".sql"))
+	int yaml = 0;
+	if (ends_with(name, n, ".yaml") || ends_with(name, n, ".yml")) {
+		/* operations (ops.h): V<ver>__<desc>.yaml only; other YAML is not ours */
+		if (name[0] == 'U' && n > 1 && isdigit((unsigned char)name[1]))
+			return sl_err_at(sc->err, SL_USAGE, path, 0, 0,
+					 "an operations migration has no undo file: sluice writes its inverse");
+		if (name[0] != 'V' || n < 2 || !isdigit((unsigned char)name[1]))
+			return 0;
+		n -= ends_with(name, n, ".yml") ? 4 : 5;
+		yaml = 1;
+	} else if (!ends_with(name, n, ".sql")) {
 		return 0;
-	n -= 4;
-	struct tags t;
-	peel_tags(name, &n, &t);
+	} else {
+		n -= 4;
+	}
+	struct tags t = { -1, "", 0 };
+	if (!yaml)
+		peel_tags(name, &n, &t);
 	const char *dialect = t.dialect;
 	int dir = t.dir, ac = t.autocommit;
 
@@ -559,6 +573,9 @@ int sl_migrations_load(struct sl_migration_set *out, const char *dir,
 			}
 			m->up_path = sl_strdup(up->path);
 			m->up_script = sl_strdup(up->rel);
+			size_t pl = strlen(up->path);
+			m->ops = ends_with(up->path, pl, ".yaml") || ends_with(up->path, pl, ".yml");
+			m->target = dialect ? sl_strdup(dialect) : NULL;
 			m->up_autocommit = up->autocommit;
 			m->down_autocommit = down ? down->autocommit : up->autocommit;
 			if (down) {
@@ -592,6 +609,7 @@ void sl_migrations_free(struct sl_migration_set *set)
 		free(m->down_script);
 		free(m->dialect);
 		free(m->skipped_dialects);
+		free(m->target);
 	}
 	free(set->v);
 	free(set->dir);
@@ -641,6 +659,16 @@ int sl_migration_read(const struct sl_migration *m, int up, struct sl_buf *sql,
 	/* A UTF-8 byte order mark (Windows editors) is not SQL: skip it; the
 	 * checksum above still covers the whole file. */
 	size_t bom = file.len >= 3 && memcmp(file.s, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+	if (m->ops) {
+		struct sl_ops ops;
+		int rc = sl_ops_load(&ops, path, file.s + bom, file.len - bom, err);
+		if (!rc) {
+			rc = sl_ops_render(&ops, m->target, sql, err);
+			sl_ops_free(&ops);
+		}
+		sl_buf_free(&file);
+		return rc;
+	}
 	if (m->layout != SL_DBMATE) {
 		sl_buf_add(sql, file.s + bom, file.len - bom);
 		sl_buf_free(&file);

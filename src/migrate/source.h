@@ -42,6 +42,9 @@ struct sl_migration {
 	int up_autocommit;    /* ".autocommit" tag: run outside a transaction */
 	int down_autocommit;
 	char *skipped_dialects; /* "postgres, mysql" when skipped */
+	int ops;              /* V<ver>__<desc>.yaml: operations (ops.h), read as
+			       * the plain SQL sl_ops_render writes for target */
+	char *target;         /* the dialect the set was loaded for, or NULL */
 };
 
 struct sl_migration_set {

@@ -234,7 +234,9 @@ check_forward_only_refuses_a_breaking_change() {
 
 check_postgres_refuses_what_cannot_be_undone() {
   project "$1"
-  echo "UPDATE features SET bucket = 1;" >> p/migrations/V2__bucket.sql
+  # (filling the column it adds would be undone with the column: an
+  # UPDATE of a column that was there before cannot be)
+  echo "UPDATE features SET score = score / 2;" >> p/migrations/V2__bucket.sql
   dsl deploy
   expect_rc 1
   expect_err "cannot be undone: 2 \\(V2__bucket.sql\\): line 2"
@@ -249,6 +251,49 @@ check_postgres_refuses_what_cannot_be_undone() {
   expect_eq "$(Q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'sluice' AND c.relname LIKE 'archive\\_%'")" "0"
 }
 
+# deploy.soft_drop: a plain DROP COLUMN becomes a rename that rollback
+# renames back (same position, NOT NULL and default restored); an indexed
+# column takes the archive path; the real drop happens at retention
+check_postgres_soft_drop_renames_and_rolls_back_in_place() {
+  project "$1"
+  printf 'ALTER TABLE features ADD COLUMN bucket integer;\nALTER TABLE features ADD COLUMN tier text NOT NULL DEFAULT %s;\nCREATE INDEX features_bucket ON features (bucket);\nALTER TABLE features ADD CONSTRAINT bucket_positive CHECK (bucket >= 0);\n' "'gold'" > p/migrations/V2__bucket.sql
+  echo 'ALTER TABLE features DROP COLUMN tier;' > p/migrations/V4__drop_tier.sql
+  echo 'ALTER TABLE features DROP COLUMN bucket;' > p/migrations/V5__drop_bucket.sql
+  printf 'deploy: {soft_drop: true, retain: 1}\n' >> p/sluice.yaml
+  ORDER() { Q "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'features'::regclass AND attnum > 0 AND NOT attisdropped"; }
+  HIDDEN() { Q "SELECT count(*) FROM pg_attribute WHERE attrelid = 'features'::regclass AND attname LIKE 'sluice\\_dropped\\_%' AND NOT attisdropped"; }
+  ARCH() { Q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'sluice' AND c.relname LIKE 'archive\\_%'"; }
+  dsl deploy --to 2 -q
+  expect_rc 0
+  Q "UPDATE features SET tier = 'silver' WHERE id % 2 = 0" >/dev/null
+  before=$(SNAP); order=$(ORDER)
+  expect_eq "$order" "id,score,segment,bucket,tier"
+  dsl deploy
+  expect_rc 0
+  expect_out "soft drop: renamed public.features.segment to sluice_dropped_"
+  expect_eq "$(HIDDEN) $(ARCH)" "2 1"
+  # writers of the new shape work: the renamed columns are nullable
+  Q "INSERT INTO features (id, score) VALUES (1000, 0.5)" >/dev/null
+  expect_rc 0
+  dsl rollback -q
+  expect_rc 0
+  expect_eq "$(ORDER) $(HIDDEN) $(ARCH)" "id,score,segment,tier,bucket 0 0"
+  expect_eq "$(Q "SELECT tier, coalesce(segment, 'NULL') FROM features WHERE id = 1000")" "gold|NULL"
+  expect_eq "$(Q "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'features'::regclass AND attname = 'tier'")" "t"
+  # the archive path puts back what DROP COLUMN took along: index, constraint
+  expect_eq "$(Q "SELECT count(*) FROM pg_indexes WHERE indexname = 'features_bucket'") $(Q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'bucket_positive'")" "1 CHECK ((bucket >= 0))"
+  Q "DELETE FROM features WHERE id = 1000" >/dev/null
+  expect_eq "$(SNAP)" "$before"
+  expect_eq "$(Q "SELECT count(*) FROM features WHERE tier = 'silver'")" "150"
+  # retention: the next deployment's prune really drops the column
+  dsl deploy --to 3 -q
+  expect_rc 0
+  expect_eq "$(HIDDEN)" "1"
+  dsl deploy --to 4 -q
+  expect_rc 0
+  expect_eq "$(HIDDEN) $(ORDER)" "1 id,score,sluice_dropped_$(dsl deployments --format json; json 'd["deployments"][0]["id"].lower().replace("-", "_")')_1,bucket"
+}
+
 for b in $(backends); do
   eval "test_deploy_records_and_redeploy_is_noop_$b() { check_deploy_records_and_redeploy_is_noop $b; }"
   eval "test_gate_failure_rolls_back_to_the_exact_state_$b() { check_gate_failure_rolls_back_to_the_exact_state $b; }"
@@ -259,5 +304,6 @@ for b in $(backends); do
   eval "test_forward_only_refuses_a_breaking_change_$b() { check_forward_only_refuses_a_breaking_change $b; }"
 done
 [ "$PG_OK" = 1 ] && test_postgres_refuses_what_cannot_be_undone() { check_postgres_refuses_what_cannot_be_undone postgres; }
+[ "$PG_OK" = 1 ] && test_postgres_soft_drop_renames_and_rolls_back_in_place() { check_postgres_soft_drop_renames_and_rolls_back_in_place postgres; }
 
 t_run

@@ -17,7 +17,7 @@ demo() {
   cp -r "$T_ROOT/examples/recsys" .
   rm -f recsys/recsys.db
   # the conversion model's table (V8, V9) is impact.sh's
-  rm -f recsys/migrations/[VU][89]__* recsys/features/conversion_features.yaml recsys/models/conversion.yaml
+  rm -f recsys/migrations/[VU][89]__* recsys/migrations/[VU]1[0-9]__* recsys/features/conversion_features.yaml recsys/models/conversion.yaml
   if [ "$1" = sqlite ]; then
     URL="sqlite:$PWD/recsys/recsys.db"
     Q() { sqlite3 recsys/recsys.db "$1"; }

@@ -118,7 +118,7 @@ test_demo_project_lints_clean() {
   rm -f recsys/recsys.db
   sl -C recsys lint --all --forward-only
   expect_rc 0
-  expect_out 'lint: 9 file\(s\), 0 error\(s\), 0 warning\(s\)'
+  expect_out 'lint: 10 file\(s\), 0 error\(s\), 0 warning\(s\)'
 }
 
 test_ci_formats_sarif_junit_github() {

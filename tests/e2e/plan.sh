@@ -25,7 +25,7 @@ setup() {
   # these scenarios write their own V7: the example's is left out
   rm -f recsys/migrations/[VU]7__*
   # and the conversion model's table (V8, V9) that builds on V7
-  rm -f recsys/migrations/[VU][89]__* recsys/features/conversion_features.yaml recsys/models/conversion.yaml
+  rm -f recsys/migrations/[VU][89]__* recsys/migrations/[VU]1[0-9]__* recsys/features/conversion_features.yaml recsys/models/conversion.yaml
 }
 
 test_sqlite_plan_classifies_and_leaves_the_file_unchanged() {

@@ -362,6 +362,31 @@ static void test_changing_rows_and_comments_cannot_be_undone(void **state)
 	assert_refused("COMMENT ON COLUMN t.c IS NULL", "old comment");
 }
 
+/* the backfill after ADD COLUMN: the inverse drops what it wrote */
+static void test_update_of_a_column_added_by_the_script(void **state)
+{
+	(void)state;
+	struct sl_rev_list l;
+	const char *sql = "ALTER TABLE f ADD COLUMN ctr real;\n"
+			  "UPDATE f SET ctr = clicks::real / greatest(views, 1) WHERE views > 0;\n"
+			  "UPDATE f SET views = 0;\n"
+			  "UPDATE g SET ctr = 1;\n"
+			  "UPDATE s.f SET ctr = 1;\n"
+			  "UPDATE f SET ctr = nextval('seq');\n"
+			  "UPDATE f SET ctr = 1 RETURNING id;\n";
+	assert_int_equal(sl_reverse_analyze(sql, strlen(sql), &l, NULL), 0);
+	assert_int_equal(l.n, 7);
+	assert_true(l.v[1].harmless);
+	assert_false(l.v[2].harmless);   /* a column that was there before */
+	assert_non_null(strstr(l.v[2].why, "changes rows"));
+	assert_false(l.v[3].harmless);   /* another table */
+	assert_false(l.v[4].harmless);   /* another schema */
+	assert_false(l.v[5].harmless);   /* a function that changes something */
+	assert_false(l.v[6].harmless);   /* RETURNING */
+	sl_rev_list_free(&l);
+	assert_refused("UPDATE f SET ctr = 1", "changes rows");   /* alone: not added here */
+}
+
 static void test_harmless_statements(void **state)
 {
 	(void)state;
@@ -545,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_truncate_lists_each_table),
 		cmocka_unit_test(test_delete_without_where_destroys_all_rows),
 		cmocka_unit_test(test_changing_rows_and_comments_cannot_be_undone),
+		cmocka_unit_test(test_update_of_a_column_added_by_the_script),
 		cmocka_unit_test(test_harmless_statements),
 		cmocka_unit_test(test_select_that_may_change_something_is_not_harmless),
 		cmocka_unit_test(test_search_path_change_refuses_unqualified_inverses),
