@@ -81,7 +81,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # start), then the same suite under ASan+UBSan, then short fuzz runs.
 # Last line: "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory all asan $(UNIT_BIN) fuzz-build
+	@$(MAKE) --no-print-directory -j2 all asan $(UNIT_BIN) fuzz-build
 	@sh tests/run.sh
 
 test-quick: all $(UNIT_BIN)
@@ -98,9 +98,22 @@ FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $
 FUZZ_LIB_SRC = $(filter-out src/cli/%,$(LIB_SRC))
 FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard src/*/*.h)
+# the library is compiled once for every harness (instrumented, not linked
+# with libFuzzer's main), then each harness links against it
+FUZZ_OBJ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS)
+FUZZ_OBJ = $(FUZZ_LIB_SRC:%.c=$(B)/fuzzobj/%.o)
+
+$(B)/fuzzobj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -Isrc -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+	clang $(FUZZ_OBJ_FLAGS) -c $< -o $@
+
+$(B)/fuzzobj/libsluice.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/fuzzobj/libsluice.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -Isrc -o $@ $< $(B)/fuzzobj/libsluice.a $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -63,19 +63,34 @@ if [ -z "${SLUICE_NO_ASAN:-}" ]; then
 fi
 if [ -z "${SLUICE_NO_FUZZ:-}" ]; then
   : >"$LOG"
-  for f in build/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
-    n=$(basename "$f")
+  # two harnesses at a time (the machine has two cores), results in order
+  fuzz_one() {
+    f=$1 n=$(basename "$1")
     mkdir -p "build/fuzz/corpus-$n"
     seeds="tests/fuzz/corpus/$n"
     # the splitter and linter also start from the project's real SQL
     [ "$n" = fuzz_split ] && seeds="$seeds tests/lint examples/recsys/migrations"
     # shellcheck disable=SC2086
-    if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -max_len=65536 "build/fuzz/corpus-$n" $seeds >"$LOG.fuzz" 2>&1; then
-      echo "PASS fuzz: $n ($(grep -Eo 'Done [0-9]+ runs' "$LOG.fuzz" | head -1))" >>"$LOG"
+    if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -max_len=65536 "build/fuzz/corpus-$n" $seeds >"$LOG.fuzz.$n" 2>&1; then
+      echo "PASS fuzz: $n ($(grep -Eo 'Done [0-9]+ runs' "$LOG.fuzz.$n" | head -1))" >"$LOG.res.$n"
     else
-      echo "FAIL fuzz: $n: $(grep -E 'ERROR|SUMMARY' "$LOG.fuzz" | head -3 | tr '\n' ' ')" >>"$LOG"
+      echo "FAIL fuzz: $n: $(grep -E 'ERROR|SUMMARY' "$LOG.fuzz.$n" | head -3 | tr '\n' ' ')" >"$LOG.res.$n"
     fi
+    rm -f "$LOG.fuzz.$n"
+  }
+  running=0
+  for f in build/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    fuzz_one "$f" &
+    running=$((running + 1))
+    if [ "$running" -ge 2 ]; then wait -n 2>/dev/null || wait; running=$((running - 1)); fi
+  done
+  wait
+  for f in build/fuzz/fuzz_*; do
+    n=$(basename "$f")
+    [ -f "$LOG.res.$n" ] || continue
+    cat "$LOG.res.$n" >>"$LOG"
+    rm -f "$LOG.res.$n"
   done
   cat "$LOG"
   count >/dev/null
