@@ -91,6 +91,7 @@ int cmd_deployments(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_expand(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_complete(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_abort(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_switch(int argc, char **argv, struct sl_ctx *ctx);
 /* deploy --strategy expand-contract */
 int sl_cli_deploy_expand(struct sl_ctx *ctx);
 int cmd_flag(int argc, char **argv, struct sl_ctx *ctx);

@@ -108,6 +108,27 @@ int cmd_expand(int argc, char **argv, struct sl_ctx *ctx)
 	return run_x(argc, argv, ctx, sl_expand, 1);
 }
 
+static const char *switch_to;
+
+static int do_switch(struct sl_engine *eng, const struct sl_expand_opts *o, struct sl_expand_result *r,
+		     struct sl_error *err)
+{
+	return sl_switch(eng, o, switch_to, r, err);
+}
+
+/* `sluice switch old|new`: blue-green, by the database's search_path. */
+int cmd_switch(int argc, char **argv, struct sl_ctx *ctx)
+{
+	if (argc < 1 || argv[0][0] == '-') {
+		struct sl_error err;
+		sl_error_clear(&err);
+		sl_err(&err, SL_USAGE, "usage: sluice switch old|new");
+		return sl_cli_fail(ctx, &err);
+	}
+	switch_to = argv[0];
+	return run_x(argc - 1, argv + 1, ctx, do_switch, 0);
+}
+
 int cmd_complete(int argc, char **argv, struct sl_ctx *ctx)
 {
 	return run_x(argc, argv, ctx, sl_complete, 0);

@@ -198,7 +198,8 @@ static int ensure_tables(struct xp *x, struct sl_error *err)
 		      " script text NOT NULL, checksum text NOT NULL, schema_name text NOT NULL,"
 		      " old_schema text NOT NULL, new_schema text NOT NULL, phase text NOT NULL,"
 		      " started_at timestamptz NOT NULL DEFAULT now(), actor text, description text,"
-		      " source text NOT NULL);"
+		      " source text NOT NULL, active text NOT NULL DEFAULT 'old', switched boolean NOT NULL"
+		      " DEFAULT false, saved_search_path text);"
 		      "CREATE TABLE IF NOT EXISTS sluice.expansion_steps (version text NOT NULL,"
 		      " op integer NOT NULL, done boolean NOT NULL DEFAULT false, last_key text,"
 		      " rows bigint NOT NULL DEFAULT 0, PRIMARY KEY (version, op))", err);
@@ -1100,6 +1101,102 @@ out:
 	return rc;
 }
 
+/*
+ * Blue-green: which shape new sessions of the database read by default.
+ * `ALTER DATABASE ... SET search_path` reaches every client that does not
+ * set its own path, from its next connection on (pooled connections keep
+ * theirs until they reconnect).  The setting the database had before the
+ * first switch is kept and put back by complete and abort.
+ */
+static int db_search_path(struct xp *x, const char *value, struct sl_buf *q, struct sl_error *err)
+{
+	struct sl_strvec v = SL_STRVEC_INIT;
+	int rc = sl_db_query_strs(x->db, "SELECT current_database()", NULL, 0, &v, 1, err);
+	if (!rc) {
+		sl_buf_adds(q, "ALTER DATABASE ");
+		sl_quote_ident_std(q, v.v[0]);
+		/* value is either built from quoted names here or the text
+		 * PostgreSQL itself stored for the setting (saved_search_path) */
+		if (value)
+			sl_buf_printf(q, " SET search_path = %s;\n", value);
+		else
+			sl_buf_adds(q, " RESET search_path;\n");
+	}
+	sl_strvec_free(&v);
+	return rc;
+}
+
+/* The SQL that puts the database's search_path back, when a switch changed it. */
+static int restore_search_path(struct xp *x, struct sl_buf *q, struct sl_error *err)
+{
+	struct sl_strvec v[2] = { SL_STRVEC_INIT, SL_STRVEC_INIT };
+	const char *p[] = { x->m->version };
+	int rc = sl_db_query_strs(x->db, "SELECT switched::text, saved_search_path FROM sluice.expansions"
+					 " WHERE version = ?", p, 1, v, 2, err);
+	if (!rc && v[0].n && !strcmp(v[0].v[0], "true"))
+		rc = db_search_path(x, v[1].v[0][0] ? v[1].v[0] : NULL, q, err);
+	sl_strvec_free(&v[0]);
+	sl_strvec_free(&v[1]);
+	return rc;
+}
+
+int sl_switch(struct sl_engine *eng, const struct sl_expand_opts *o, const char *to,
+	      struct sl_expand_result *r, struct sl_error *err)
+{
+	struct xp x;
+	memset(&x, 0, sizeof(x));
+	long t0 = mono_ms();
+	struct sl_buf q = SL_BUF_INIT, path = SL_BUF_INIT;
+	struct sl_strvec saved = SL_STRVEC_INIT;
+	int rc = -1;
+	memset(r, 0, sizeof(*r));
+	if (strcmp(to, "old") && strcmp(to, "new")) {
+		sl_err(err, SL_USAGE, "switch to 'old' or 'new', not '%s'", to);
+		goto out;
+	}
+	if ((rc = open_x(&x, eng, o, r, X_COMPLETE, err)))
+		goto out;
+	if (strcmp(r->phase, "expanded")) {
+		rc = sl_err(err, SL_FAILED, "the expansion of version %s is in phase %s: switch needs it expanded",
+			    r->version, r->phase);
+		goto out;
+	}
+	sl_quote_ident_std(&path, !strcmp(to, "new") ? r->new_schema : r->old_schema);
+	sl_buf_adds(&path, ", ");
+	sl_quote_ident_std(&path, x.schema);
+	/* the setting before the first switch, as PostgreSQL stored it */
+	if ((rc = sl_db_query_strs(x.db, "SELECT coalesce((SELECT substr(c, 13) FROM pg_db_role_setting s,"
+					 " unnest(s.setconfig) c WHERE s.setrole = 0 AND s.setdatabase ="
+					 " (SELECT oid FROM pg_database WHERE datname = current_database())"
+					 " AND c LIKE 'search\\_path=%'), '')", NULL, 0, &saved, 1, err)))
+		goto out;
+	if ((rc = db_search_path(&x, path.s, &q, err)))
+		goto out;
+	sl_buf_adds(&q, "UPDATE sluice.expansions SET saved_search_path = CASE WHEN switched"
+			" THEN saved_search_path ELSE nullif(");
+	sl_quote_literal_std(&q, saved.n ? saved.v[0] : "");
+	sl_buf_adds(&q, ", '') END, switched = true, active = ");
+	sl_quote_literal_std(&q, to);
+	sl_buf_adds(&q, " WHERE version = ");
+	sl_quote_literal_std(&q, x.m->version);
+	rc = ddl(&x, q.s, err);
+	if (!rc) {
+		note(&x, "switch", "new sessions of the database read %s (search_path %s)",
+		     !strcmp(to, "new") ? r->new_schema : r->old_schema, path.s);
+		free(r->phase);
+		r->phase = sl_strdup(!strcmp(to, "new") ? "switched to new" : "switched to old");
+	}
+out:
+	r->ms = mono_ms() - t0;
+	sl_buf_free(&q);
+	sl_buf_free(&path);
+	sl_strvec_free(&saved);
+	close_x(&x);
+	if (rc)
+		sl_err_prefix(err, "switch: ");
+	return rc;
+}
+
 static int contract_tx(struct xp *x, const char *sql, long t0, struct sl_error *err)
 {
 	const struct sl_db_driver *d = x->db->driver;
@@ -1250,6 +1347,9 @@ int sl_complete(struct sl_engine *eng, const struct sl_expand_opts *o, struct sl
 	if (!rc) {
 		/* the DDL, the end of the expansion and the history row: one
 		 * transaction, retried whole when it times out on a lock */
+		rc = restore_search_path(&x, &q, err);
+	}
+	if (!rc) {
 		sl_buf_adds(&q, "DELETE FROM sluice.expansion_steps WHERE version = ");
 		sl_quote_literal_std(&q, x.m->version);
 		sl_buf_adds(&q, ";\nDELETE FROM sluice.expansions WHERE version = ");
@@ -1339,11 +1439,13 @@ int sl_abort(struct sl_engine *eng, const struct sl_expand_opts *o, struct sl_ex
 		}
 		sl_buf_free(&t);
 	}
+	rc = restore_search_path(&x, &q, err);
 	sl_buf_adds(&q, "DELETE FROM sluice.expansion_steps WHERE version = ");
 	sl_quote_literal_std(&q, x.m->version);
 	sl_buf_adds(&q, ";\nDELETE FROM sluice.expansions WHERE version = ");
 	sl_quote_literal_std(&q, x.m->version);
-	rc = ddl(&x, q.s, err);
+	if (!rc)
+		rc = ddl(&x, q.s, err);
 	sl_buf_free(&q);
 	if (!rc) {
 		free(r->phase);

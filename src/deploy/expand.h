@@ -60,6 +60,13 @@ int sl_complete(struct sl_engine *eng, const struct sl_expand_opts *o, struct sl
 		struct sl_error *err);
 int sl_abort(struct sl_engine *eng, const struct sl_expand_opts *o, struct sl_expand_result *r,
 	     struct sl_error *err);
+/*
+ * Blue-green: make new sessions of the database read the old or the new
+ * shape by default (to: "old" or "new"), by the database's search_path;
+ * complete and abort put the setting back as it was.
+ */
+int sl_switch(struct sl_engine *eng, const struct sl_expand_opts *o, const char *to,
+	      struct sl_expand_result *r, struct sl_error *err);
 void sl_expand_result_free(struct sl_expand_result *r);
 
 #endif

@@ -15,6 +15,7 @@
 #include "../quality/gate.h"
 #include "../model/impact.h"
 #include "../deploy/deploy.h"
+#include "../deploy/expand.h"
 
 #include <math.h>
 
@@ -692,9 +693,39 @@ static int check_deploy(const struct sl_ydoc *doc, const struct sl_ynode *args, 
 	if (check_map_args(doc, args, deploy_args, "deploy", err))
 		return -1;
 	const struct sl_ynode *s = args && args->type == SL_Y_MAP ? sl_ymap_get(args, "strategy") : NULL;
-	if (s && (s->type != SL_Y_SCALAR || (strcmp(s->scalar, "standard") && strcmp(s->scalar, "forward-only"))))
-		return sl_ynode_err(doc, s, err, "unknown strategy (standard, forward-only)");
+	if (s && (s->type != SL_Y_SCALAR || (strcmp(s->scalar, "standard") && strcmp(s->scalar, "forward-only") &&
+					     strcmp(s->scalar, "expand-contract") && strcmp(s->scalar, "blue-green"))))
+		return sl_ynode_err(doc, s, err, "unknown strategy (standard, forward-only, expand-contract, blue-green)");
+	if (s && (!strcmp(s->scalar, "expand-contract") || !strcmp(s->scalar, "blue-green")) &&
+	    sl_ymap_get(args, "to"))
+		return sl_ynode_err(doc, s, err, "'%s' stages the next operations migration: no 'to'", s->scalar);
 	return 0;
+}
+
+/*
+ * expand-contract: `sluice expand` of the next operations migration;
+ * blue-green: the same, then new sessions switched to the new shape (green
+ * beside blue, blue kept for an instant `sluice switch old` until
+ * `sluice complete`).
+ */
+static int step_expand(struct sl_engine *eng, const char *env, int blue_green, struct sl_buf *detail,
+		       struct sl_error *err)
+{
+	struct sl_expand_opts xo;
+	struct sl_expand_result r;
+	sl_expand_opts_init(&xo);
+	int rc = sl_expand(eng, &xo, &r, err);
+	if (!rc) {
+		sl_buf_printf(detail, "%s: version %s expanded (%ld rows backfilled), old shape %s, new shape %s",
+			      env, r.version, r.backfilled, r.old_schema, r.new_schema);
+		sl_expand_result_free(&r);
+		if (blue_green && !(rc = sl_switch(eng, &xo, "new", &r, err))) {
+			sl_buf_printf(detail, "; new sessions read %s (blue %s kept until complete)", r.new_schema,
+				      r.old_schema);
+			sl_expand_result_free(&r);
+		}
+	}
+	return rc;
 }
 
 struct gates_arg {
@@ -720,6 +751,11 @@ static int step_deploy(const struct sl_run_opts *o, const struct sl_stage *stage
 	memset(&res, 0, sizeof(res));
 	if (open_env(o, stage, step, &db, &eng, &env, err))
 		goto out;
+	const char *strategy = arg_str(step->args, "strategy");
+	if (strategy && (!strcmp(strategy, "expand-contract") || !strcmp(strategy, "blue-green"))) {
+		rc = step_expand(&eng, env, !strcmp(strategy, "blue-green"), detail, err);
+		goto out;
+	}
 	struct gates_arg ga = { o, env };
 	struct sl_deploy_opts d;
 	memset(&d, 0, sizeof(d));

@@ -221,7 +221,50 @@ check_standard_deploy_of_operations_rolls_back() {
   expect_eq "$(byname)" "$before"
 }
 
+# blue-green: the pipeline's staging-deployment expands and switches new
+# sessions to green; switch back to blue; complete (or abort) restores the
+# database's own search_path
+check_blue_green_switch_and_pipeline() {
+  project postgres
+  xsl migrate --to 1 -q
+  cat >> p/sluice.yaml <<'YAML'
+pipeline:
+  name: bg
+  stages:
+    - name: staging
+      steps:
+        - staging-deployment: {env: prod, strategy: blue-green}
+YAML
+  xsl run
+  expect_rc 0
+  expect_out "version 2 expanded .*new sessions read public_v2"
+  # a new session that sets no search_path of its own reads green
+  expect_eq "$(Q "SELECT score, sessions_7d FROM user_features WHERE user_id = 1")" "0.0011|1"
+  xsl switch old --format json
+  expect_rc 0
+  expect_eq "$(json 'd["expansion"]["phase"]')" "switched to old"
+  expect_eq "$(Q "SELECT score, sessions FROM user_features WHERE user_id = 1")" "0.001123|1"
+  xsl switch sideways
+  expect_rc 2
+  xsl switch new -q
+  xsl complete -q
+  expect_rc 0
+  expect_eq "$(Q "SHOW search_path")" '"$user", public'
+  expect_eq "$(Q "SELECT score, sessions_7d FROM user_features WHERE user_id = 1")" "0.0011|1"
+  # abort puts back a setting the database had before the first switch
+  printf 'operations:\n  - rename_column: {table: user_features, from: sessions_7d, to: sessions_week}\n' > p/migrations/V3__rename.yaml
+  Q "ALTER DATABASE \"$DB\" SET search_path = public, pg_catalog"
+  xsl expand -q
+  xsl switch new -q
+  expect_eq "$(Q "SELECT sessions_week FROM user_features WHERE user_id = 1")" "1"
+  xsl abort -q
+  expect_rc 0
+  expect_eq "$(Q "SHOW search_path")" "public, pg_catalog"
+  expect_eq "$(Q "SELECT sessions_7d FROM user_features WHERE user_id = 1")" "1"
+}
+
 if [ "$PG_OK" = 1 ]; then
+  test_blue_green_switch_and_pipeline() { check_blue_green_switch_and_pipeline; }
   test_standard_deploy_of_operations_rolls_back() { check_standard_deploy_of_operations_rolls_back; }
   test_both_shapes_work_during_the_expansion() { check_both_shapes_work_during_the_expansion; }
   test_abort_leaves_the_data_untouched() { check_abort_leaves_the_data_untouched; }
