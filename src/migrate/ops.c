@@ -314,6 +314,30 @@ static void column_def(struct sl_buf *b, const struct sl_op_column *c)
 		sl_buf_printf(b, " REFERENCES %s", c->references);
 }
 
+/* "ALTER TABLE t ALTER COLUMN c" */
+static void alter_col(struct sl_buf *b, const struct sl_ops *ops, const struct sl_op *op)
+{
+	sl_buf_adds(b, "ALTER TABLE ");
+	qname(b, ops, op->table);
+	sl_buf_adds(b, " ALTER COLUMN ");
+	sl_quote_ident_std(b, op->column);
+}
+
+/* The unique index of unique: true, named as PostgreSQL names a UNIQUE column's. */
+static void unique_index(struct sl_buf *b, const struct sl_ops *ops, const struct sl_op *op)
+{
+	struct sl_buf ix = SL_BUF_INIT;
+	sl_buf_printf(&ix, "%s_%s_key", op->table, op->column);
+	sl_buf_adds(b, "CREATE UNIQUE INDEX ");
+	sl_quote_ident_std(b, ix.s);
+	sl_buf_free(&ix);
+	sl_buf_adds(b, " ON ");
+	qname(b, ops, op->table);
+	sl_buf_adds(b, " (");
+	sl_quote_ident_std(b, op->column);
+	sl_buf_adds(b, ");\n");
+}
+
 static int cannot(const struct sl_ops *ops, const struct sl_op *op, const char *what,
 		  struct sl_error *err)
 {
@@ -357,24 +381,11 @@ int sl_ops_render(const struct sl_ops *ops, const char *dialect, struct sl_buf *
 			if (op->nullable == 0) {
 				if (sqlite)
 					return cannot(ops, op, "add a NOT NULL column filled by 'up'", err);
-				sl_buf_adds(b, "ALTER TABLE ");
-				qname(b, ops, op->table);
-				sl_buf_adds(b, " ALTER COLUMN ");
-				sl_quote_ident_std(b, op->column);
+				alter_col(b, ops, op);
 				sl_buf_adds(b, " SET NOT NULL;\n");
 			}
-			if (op->unique) {
-				sl_buf_adds(b, "CREATE UNIQUE INDEX ");
-				struct sl_buf ix = SL_BUF_INIT;
-				sl_buf_printf(&ix, "%s_%s_key", op->table, op->column);
-				sl_quote_ident_std(b, ix.s);
-				sl_buf_free(&ix);
-				sl_buf_adds(b, " ON ");
-				qname(b, ops, op->table);
-				sl_buf_adds(b, " (");
-				sl_quote_ident_std(b, op->column);
-				sl_buf_adds(b, ");\n");
-			}
+			if (op->unique)
+				unique_index(b, ops, op);
 			break;
 		}
 		case SL_OP_ALTER_COLUMN:
@@ -382,38 +393,19 @@ int sl_ops_render(const struct sl_ops *ops, const char *dialect, struct sl_buf *
 				return cannot(ops, op, op->type ? "change a column's type" :
 					      op->def ? "change a column's default" : "change NOT NULL", err);
 			if (op->type) {
-				sl_buf_adds(b, "ALTER TABLE ");
-				qname(b, ops, op->table);
-				sl_buf_adds(b, " ALTER COLUMN ");
-				sl_quote_ident_std(b, op->column);
+				alter_col(b, ops, op);
 				sl_buf_printf(b, " TYPE %s USING (%s);\n", op->type, op->up);
 			}
 			if (op->def) {
-				sl_buf_adds(b, "ALTER TABLE ");
-				qname(b, ops, op->table);
-				sl_buf_adds(b, " ALTER COLUMN ");
-				sl_quote_ident_std(b, op->column);
+				alter_col(b, ops, op);
 				sl_buf_printf(b, " SET DEFAULT (%s);\n", op->def);
 			}
 			if (op->nullable >= 0) {
-				sl_buf_adds(b, "ALTER TABLE ");
-				qname(b, ops, op->table);
-				sl_buf_adds(b, " ALTER COLUMN ");
-				sl_quote_ident_std(b, op->column);
+				alter_col(b, ops, op);
 				sl_buf_adds(b, op->nullable ? " DROP NOT NULL;\n" : " SET NOT NULL;\n");
 			}
-			if (op->unique) {
-				struct sl_buf ix = SL_BUF_INIT;
-				sl_buf_printf(&ix, "%s_%s_key", op->table, op->column);
-				sl_buf_adds(b, "CREATE UNIQUE INDEX ");
-				sl_quote_ident_std(b, ix.s);
-				sl_buf_free(&ix);
-				sl_buf_adds(b, " ON ");
-				qname(b, ops, op->table);
-				sl_buf_adds(b, " (");
-				sl_quote_ident_std(b, op->column);
-				sl_buf_adds(b, ");\n");
-			}
+			if (op->unique)
+				unique_index(b, ops, op);
 			break;
 		case SL_OP_RENAME_COLUMN:
 			sl_buf_adds(b, "ALTER TABLE ");
