@@ -2,7 +2,7 @@
 # Debian packages first (scripts/deps.sh), then build.
 
 CC      ?= cc
-PKGS     = sqlite3 libpq yaml-0.1 libcrypto jansson zlib
+PKGS     = sqlite3 libpq yaml-0.1 libcrypto jansson zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libpq is dlopen'ed when a PostgreSQL URL is used (db_postgres.c): not linked
 PKG_LIBS   := $(shell pkg-config --libs $(filter-out libpq,$(PKGS)) 2>/dev/null) -ldl
@@ -22,7 +22,7 @@ ASAN     = $(B)/asan
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_OBJ = $(LIB_SRC:%.c=$(ASAN)/%.o)
 
-.PHONY: all deps deps-build demo test test-quick unit e2e fuzz bench clean asan bench-lint bench-gate bench-impact bench-rollback bench-expand bench-shadow
+.PHONY: all deps deps-build demo test test-quick unit e2e fuzz bench clean asan bench-lint bench-gate bench-impact bench-rollback bench-expand bench-shadow bench-rollout
 
 all: $(B)/sluice $(B)/sluice_flags.so
 
@@ -90,7 +90,7 @@ test-quick: all $(UNIT_BIN)
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@rm -f examples/recsys/recsys.db
-	./build/sluice -C examples/recsys run
+	./build/sluice -C examples/recsys run --time-scale 3600
 
 # libFuzzer harnesses (clang).  FUZZ_SECONDS per harness.
 FUZZ_SECONDS ?= 60
@@ -136,6 +136,8 @@ bench-impact:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/impact.sh
 bench-rollback:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/rollback.sh
+bench-rollout:
+	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/rollout.sh
 bench-shadow:
 	@SLUICE=$${SLUICE:-$(B)/sluice} bash bench/shadow.sh
 bench-expand:

@@ -5,9 +5,10 @@
 set -eu
 what=${1:-all}
 # libprotobuf-c-dev: the header that libpg_query's protobuf parse trees need
-# (lint walks them); libpg-query-dev does not depend on it.
-build="gcc make pkg-config libsqlite3-dev libpq-dev libpg-query-dev libprotobuf-c-dev libyaml-dev libssl-dev libjansson-dev zlib1g-dev"
-test="libcmocka-dev postgresql sqlite3 clang libclang-rt-14-dev procps python3 util-linux"
+# (lint walks them); libpg-query-dev does not depend on it.  libcurl: the
+# prometheus metric provider of rollouts.  prometheus: its tests run a real one.
+build="gcc make pkg-config libsqlite3-dev libpq-dev libpg-query-dev libprotobuf-c-dev libyaml-dev libssl-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev"
+test="libcmocka-dev postgresql sqlite3 clang libclang-rt-14-dev procps python3 util-linux prometheus"
 case "$what" in
   build) pkgs="$build sqlite3" ;;
   test|all) pkgs="$build $test" ;;

@@ -8,6 +8,7 @@
  * command's own parser.
  */
 #include "cli/cli.h"
+#include "deploy/flag.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -134,8 +135,22 @@ const struct sl_command sl_commands[] = {
 	  "  eval NAME ENTITY...          ENTITY<TAB>0|1<TAB>BUCKET for each entity id\n"
 	  "  --reason TEXT                why (set), kept with the flag\n"
 	  "  --stdin                      eval the ids on stdin, one a line\n" },
-	{ "run", cmd_run, "run [FILE]",
-	  "run the pipeline stages of sluice.yaml (or FILE) in order", NULL },
+	{ "rollout", cmd_rollout, "rollout run [FLAG] [--time-scale N] | status [FLAG] | list | pause|resume|promote|abort [FLAG] [--reason TEXT]",
+	  "progressive rollout of a flag: phases of traffic held under analysis, automatic rollback on bad metrics",
+	  "  run [FLAG]                   drive the flag through the phases of its rollout (sluice.yaml 'rollout:'),\n"
+	  "                               measuring the analysis every interval; resumes an interrupted one\n"
+	  "  status [FLAG]                the newest rollout of FLAG: phase, hold, controller, log\n"
+	  "  list                         every rollout of the environment\n"
+	  "  pause|resume [FLAG]          stop / restart counting hold time and measuring\n"
+	  "  promote [FLAG]               end the current phase now (also after an inconclusive pause)\n"
+	  "  abort [FLAG]                 flag to 0, roll the deployment back, end the rollout\n"
+	  "  --time-scale N               run: divide every duration by N (tests, demos)\n"
+	  "  --reason TEXT                requests: why, for the record\n"
+	  "  -n, --limit N                status: log entries shown (default 20)\n"
+	  "  --wait DUR                   requests: how long to wait for a running controller (default 10s)\n" },
+	{ "run", cmd_run, "run [FILE] [--time-scale N]",
+	  "run the pipeline stages of sluice.yaml (or FILE) in order",
+	  "  --time-scale N               divide every rollout duration by N (tests, demos)\n" },
 	{ "help", cmd_help, "help [COMMAND]", "show help for sluice or a command", NULL },
 	{ "version", cmd_version, "version", "show the version", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
@@ -226,6 +241,13 @@ int main(int argc, char **argv)
 	if (g_help) {
 		char *hargv[] = { (char *)c->name, NULL };
 		code = cmd_help(1, hargv, &g_ctx);
+		goto out;
+	}
+	/* sluice_flag_enabled() on every SQLite connection sluice opens: metric
+	 * queries, gates and pipelines read flags in SQL (flag_ext.c) */
+	if (sl_flag_sqlite_register()) {
+		sl_err(&err, SL_ENV, "cannot register the SQLite flag functions");
+		code = sl_cli_fail(&g_ctx, &err);
 		goto out;
 	}
 	/* the command's arguments: everything but the command word itself */

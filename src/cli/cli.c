@@ -122,6 +122,33 @@ void sl_cli_json(json_t *doc)
 	json_decref(doc);
 }
 
+/*
+ * Percents (flag, rollout) as JSON numbers.  sl_cli_json writes reals with
+ * 17 significant digits, which turns 0.29 into 0.28999999999999998; a
+ * percent has at most five, so documents carrying them are written with 15.
+ */
+json_t *sl_json_percent(int percent_bp)
+{
+	return json_real(percent_bp / 100.0);
+}
+
+void sl_cli_json_percents(json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(doc);
+}
+
+json_t *sl_cli_subdoc(const char *command, const char *sub, int ok)
+{
+	json_t *doc = json_object();
+	json_object_set_new(doc, "ok", json_boolean(ok));
+	sl_json_set_str(doc, "command", command);
+	sl_json_set_str(doc, "subcommand", sub);
+	return doc;
+}
+
 static const char *label(const struct sl_migration *m, int up)
 {
 	if (m->kind == SL_REPEATABLE)

@@ -66,6 +66,12 @@ void sl_cli_on_event(void *arg, const struct sl_event *ev);
 /* JSON for one step result / status entry / run result. */
 json_t *sl_cli_json_steps(const struct sl_run_result *res);
 json_t *sl_cli_json_error(const struct sl_error *err);
+/* A percent in basis points as a JSON number (12.5). */
+json_t *sl_json_percent(int percent_bp);
+/* sl_cli_json for documents with percents: reals with 15 digits. */
+void sl_cli_json_percents(json_t *doc);
+/* {"ok", "command", "subcommand"}: the start of a subcommand's document. */
+json_t *sl_cli_subdoc(const char *command, const char *sub, int ok);
 /* Set the optional string key (JSON null when s is NULL). */
 void sl_json_set_str(json_t *o, const char *key, const char *s);
 
@@ -95,6 +101,7 @@ int cmd_switch(int argc, char **argv, struct sl_ctx *ctx);
 /* deploy --strategy expand-contract */
 int sl_cli_deploy_expand(struct sl_ctx *ctx);
 int cmd_flag(int argc, char **argv, struct sl_ctx *ctx);
+int cmd_rollout(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct sl_ctx *ctx);
 int cmd_shadow(int argc, char **argv, struct sl_ctx *ctx);

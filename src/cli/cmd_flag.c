@@ -22,39 +22,11 @@ struct flag_args {
 	int percent_bp;           /* set, parsed before connecting */
 };
 
-/*
- * A percent as a JSON number.  sl_cli_json writes reals with 17
- * significant digits, which turns 0.29 into 0.28999999999999998; a
- * percent has at most five, so flag documents are written with 15.
- */
-static json_t *percent_json(int percent_bp)
-{
-	return json_real(percent_bp / 100.0);
-}
-
-static void flag_json_out(json_t *doc)
-{
-	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-	fputc('\n', stdout);
-	fflush(stdout);
-	json_decref(doc);
-}
-
-/* Every document starts {"ok": true, "command": "flag", "subcommand": ...}. */
-static json_t *doc_new(const char *sub)
-{
-	json_t *doc = json_object();
-	json_object_set_new(doc, "ok", json_true());
-	sl_json_set_str(doc, "command", "flag");
-	sl_json_set_str(doc, "subcommand", sub);
-	return doc;
-}
-
 static json_t *flag_json(const struct sl_flag *f)
 {
 	json_t *o = json_object();
 	sl_json_set_str(o, "name", f->name);
-	json_object_set_new(o, "percent", percent_json(f->percent_bp));
+	json_object_set_new(o, "percent", sl_json_percent(f->percent_bp));
 	sl_json_set_str(o, "updated_at", f->updated_at);
 	sl_json_set_str(o, "updated_by", f->updated_by);
 	sl_json_set_str(o, "reason", f->reason);
@@ -68,10 +40,10 @@ static int flag_set(struct flag_args *a, struct sl_db *db, struct sl_error *err)
 	if (sl_flag_set(db, a->v[0], a->percent_bp, a->reason, &f, &prev, err))
 		return -1;
 	if (a->ctx->json) {
-		json_t *doc = doc_new("set");
+		json_t *doc = sl_cli_subdoc("flag", "set", 1);
 		json_object_set_new(doc, "flag", flag_json(&f));
-		json_object_set_new(doc, "previous_percent", prev >= 0 ? percent_json(prev) : json_null());
-		flag_json_out(doc);
+		json_object_set_new(doc, "previous_percent", prev >= 0 ? sl_json_percent(prev) : json_null());
+		sl_cli_json_percents(doc);
 	} else if (!a->ctx->quiet) {
 		char now[SL_FLAG_PERCENT_LEN], was[SL_FLAG_PERCENT_LEN];
 		sl_flag_format_percent(f.percent_bp, now);
@@ -95,9 +67,9 @@ static int flag_get(struct flag_args *a, struct sl_db *db, struct sl_error *err)
 		return -1;
 	}
 	if (a->ctx->json) {
-		json_t *doc = doc_new("get");
+		json_t *doc = sl_cli_subdoc("flag", "get", 1);
 		json_object_set_new(doc, "flag", flag_json(&f));
-		flag_json_out(doc);
+		sl_cli_json_percents(doc);
 	} else {
 		char pct[SL_FLAG_PERCENT_LEN];
 		sl_flag_format_percent(f.percent_bp, pct);
@@ -116,11 +88,11 @@ static int flag_list(struct flag_args *a, struct sl_db *db, struct sl_error *err
 	if (sl_flag_list(db, &v, &n, err))
 		return -1;
 	if (a->ctx->json) {
-		json_t *doc = doc_new("list"), *arr = json_array();
+		json_t *doc = sl_cli_subdoc("flag", "list", 1), *arr = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(arr, flag_json(&v[i]));
 		json_object_set_new(doc, "flags", arr);
-		flag_json_out(doc);
+		sl_cli_json_percents(doc);
 	} else if (!n) {
 		printf("no flags in %s\n", a->ctx->env_selected);
 	} else {
@@ -202,12 +174,12 @@ static int flag_eval(struct flag_args *a, struct sl_db *db, struct sl_error *err
 			eval_one(name, bp, a->v[i], strlen(a->v[i]), arr);
 	}
 	if (arr && !rc) {
-		json_t *doc = doc_new("eval");
+		json_t *doc = sl_cli_subdoc("flag", "eval", 1);
 		sl_json_set_str(doc, "flag", name);
-		json_object_set_new(doc, "percent", percent_json(bp));
+		json_object_set_new(doc, "percent", sl_json_percent(bp));
 		json_object_set_new(doc, "set", json_boolean(found));
 		json_object_set_new(doc, "results", arr);
-		flag_json_out(doc);
+		sl_cli_json_percents(doc);
 	} else if (arr) {
 		json_decref(arr);
 	}

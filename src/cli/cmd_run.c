@@ -66,7 +66,11 @@ static void on_step(void *arg, const struct sl_step_outcome *o)
 
 int cmd_run(int argc, char **argv, struct sl_ctx *ctx)
 {
-	const struct sl_option opts[] = { { SL_OPT_END, 0, NULL, NULL, NULL, NULL } };
+	const char *scale_s = NULL;
+	const struct sl_option opts[] = {
+		{ SL_OPT_STRING, 0, "time-scale", &scale_s, "N", "divide every rollout duration by N (tests, demos)" },
+		{ SL_OPT_END, 0, NULL, NULL, NULL, NULL },
+	};
 	struct sl_strvec args = SL_STRVEC_INIT;
 	int rc = sl_cli_parse(ctx, argc, argv, opts, &args);
 	if (rc) {
@@ -75,6 +79,16 @@ int cmd_run(int argc, char **argv, struct sl_ctx *ctx)
 	}
 	struct sl_error err;
 	sl_error_clear(&err);
+	double time_scale = 1;
+	if (scale_s) {
+		char *end;
+		time_scale = strtod(scale_s, &end);
+		if (*end || !(time_scale >= 1) || time_scale > 1e9) {
+			sl_err(&err, SL_USAGE, "invalid --time-scale '%s' (a number >= 1)", scale_s);
+			sl_strvec_free(&args);
+			return sl_cli_fail(ctx, &err);
+		}
+	}
 	struct sl_ydoc *extra = NULL;
 	const struct sl_ydoc *doc;
 	const struct sl_ynode *node;
@@ -118,11 +132,13 @@ int cmd_run(int argc, char **argv, struct sl_ctx *ctx)
 	o.url_override = ctx->url;
 	o.lock_timeout_ms = ctx->lock_timeout_ms;
 	o.child_stdout_to_stderr = ctx->json;
+	o.time_scale = time_scale;
 	o.on_stage = on_stage;
 	o.on_step = on_step;
 	o.arg = &r;
 	if (!ctx->json && !ctx->quiet)
-		printf("pipeline %s: %zu stage(s)\n", p.name, p.nstages);
+		printf("pipeline %s: %zu stage(s)%s%s%s\n", p.name, p.nstages,
+		       scale_s ? " (rollout durations divided by " : "", scale_s ? scale_s : "", scale_s ? ")" : "");
 	const struct sl_stage *failed = NULL;
 	rc = sl_pipeline_run(&p, &o, &failed, &err);
 	if (ctx->json) {

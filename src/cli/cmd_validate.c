@@ -2,9 +2,10 @@
  * cmd_validate.c - `sluice validate`: exit 1 on an edited applied migration,
  * a missing file, a failed migration, or a pending version older than the
  * newest applied one (unless out_of_order: true); exit 2 on a pending
- * script that does not parse.
+ * script that does not parse or a `rollout:` section with a mistake.
  */
 #include "cli.h"
+#include "../deploy/rollout.h"
 
 json_t *sl_cli_json_problems(const struct sl_status *st);
 
@@ -19,6 +20,11 @@ int cmd_validate(int argc, char **argv, struct sl_ctx *ctx)
 	struct sl_engine eng;
 	struct sl_status st;
 	sl_error_clear(&err);
+	/* the sections read later by other commands, so CI catches a typo */
+	if (!sl_ctx_config(ctx, &err) && sl_rollout_config_check(ctx->cfg, &err))
+		return sl_cli_fail(ctx, &err);
+	if (err.code)
+		return sl_cli_fail(ctx, &err);
 	if (sl_ctx_open(ctx, &db, &eng, &err) || sl_validate(&eng, &st, &err)) {
 		sl_db_close(db);
 		return sl_cli_fail(ctx, &err);

@@ -16,7 +16,7 @@
 static const char *const top_keys[] = {
 	"project", "migrations", "environments", "default_environment",
 	"out_of_order", "group", "lock_timeout", "pipeline", "lint", "features", "models",
-	"deploy", "hooks", NULL
+	"deploy", "hooks", "rollout", NULL
 };
 static const char *const env_keys[] = { "url", "description", "shadow_url", "gates", "strategy", "hooks", NULL };
 

@@ -533,6 +533,133 @@ out:
 	return rc;
 }
 
+/*
+ * sluice's live state, which restoring a rollback point must not take back
+ * with the schema: flags (a flag a failing rollout set to 0 stays at 0) and
+ * rollouts with their log.  They are carried from the database as it is
+ * into the restored image before the image replaces it, so the swap stays
+ * one transaction.
+ */
+static const char *const live_tables[] = { "sluice_flags", "sluice_rollouts", "sluice_rollout_log", NULL };
+
+static int exec_on(sqlite3 *h, const char *sql, struct sl_error *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		sl_err(err, SL_ENV, "cannot carry sluice's state over the rollback point: %s",
+		       msg ? msg : sqlite3_errmsg(h));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copy table t (definition, indexes, rows) from src into dst, replacing it. */
+static int carry_table(sqlite3 *dst, sqlite3 *src, const char *t, struct sl_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, found = 0;
+	struct sl_buf q = SL_BUF_INIT;
+	/* the table first, then its indexes */
+	if (sqlite3_prepare_v2(src, "SELECT type, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL"
+				    " ORDER BY type = 'table' DESC", -1, &st, NULL) != SQLITE_OK)
+		return sl_err(err, SL_ENV, "%s", sqlite3_errmsg(src));
+	sqlite3_bind_text(st, 1, t, -1, SQLITE_STATIC);
+	struct sl_strvec ddl = SL_STRVEC_INIT;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		found |= !strcmp((const char *)sqlite3_column_text(st, 0), "table");
+		sl_strvec_push(&ddl, (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (!found) {
+		sl_strvec_free(&ddl);
+		return 0;
+	}
+	sl_buf_adds(&q, "DROP TABLE IF EXISTS ");
+	sqlite_quote_ident(&q, t);
+	rc = exec_on(dst, q.s, err);
+	for (size_t i = 0; !rc && i < ddl.n; i++)
+		rc = exec_on(dst, ddl.v[i], err);
+	sl_strvec_free(&ddl);
+	sqlite3_stmt *rd = NULL, *wr = NULL;
+	if (!rc) {
+		sl_buf_reset(&q);
+		sl_buf_adds(&q, "SELECT * FROM ");
+		sqlite_quote_ident(&q, t);
+		if (sqlite3_prepare_v2(src, q.s, -1, &rd, NULL) != SQLITE_OK)
+			rc = sl_err(err, SL_ENV, "%s", sqlite3_errmsg(src));
+	}
+	if (!rc) {
+		int n = sqlite3_column_count(rd);
+		sl_buf_reset(&q);
+		sl_buf_adds(&q, "INSERT INTO ");
+		sqlite_quote_ident(&q, t);
+		sl_buf_adds(&q, " VALUES (");
+		for (int i = 0; i < n; i++)
+			sl_buf_adds(&q, i ? ", ?" : "?");
+		sl_buf_adds(&q, ")");
+		if (sqlite3_prepare_v2(dst, q.s, -1, &wr, NULL) != SQLITE_OK)
+			rc = sl_err(err, SL_ENV, "%s", sqlite3_errmsg(dst));
+		while (!rc && sqlite3_step(rd) == SQLITE_ROW) {
+			for (int i = 0; i < n; i++)
+				sqlite3_bind_value(wr, i + 1, sqlite3_column_value(rd, i));
+			if (sqlite3_step(wr) != SQLITE_DONE)
+				rc = sl_err(err, SL_ENV, "cannot carry %s over the rollback point: %s", t,
+					    sqlite3_errmsg(dst));
+			sqlite3_reset(wr);
+		}
+	}
+	sqlite3_finalize(rd);
+	sqlite3_finalize(wr);
+	sl_buf_free(&q);
+	return rc;
+}
+
+static int has_live_state(sqlite3 *h)
+{
+	for (size_t i = 0; live_tables[i]; i++) {
+		sqlite3_stmt *st = NULL;
+		int yes = 0;
+		if (sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st,
+				       NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, live_tables[i], -1, SQLITE_STATIC);
+			yes = sqlite3_step(st) == SQLITE_ROW;
+		}
+		sqlite3_finalize(st);
+		if (yes)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The image to restore: the point, with the live tables of the database as
+ * it is now.  Built in a private temporary database (on disk, so memory
+ * does not grow with the database).
+ */
+static int restore_image(struct sqlite_db *d, sqlite3 *in, sqlite3 **out, struct sl_error *err)
+{
+	sqlite3 *tmp = NULL;
+	*out = NULL;
+	if (sqlite3_open("", &tmp) != SQLITE_OK) {
+		sqlite3_close(tmp);
+		return sl_err(err, SL_ENV, "cannot open a temporary database to restore through");
+	}
+	int rc = copy_db(tmp, in, in, err, "cannot read the rollback point");
+	if (!rc)
+		rc = exec_on(tmp, "BEGIN", err);
+	for (size_t i = 0; !rc && live_tables[i]; i++)
+		rc = carry_table(tmp, d->h, live_tables[i], err);
+	if (!rc)
+		rc = exec_on(tmp, "COMMIT", err);
+	if (rc) {
+		sqlite3_close(tmp);
+		return -1;
+	}
+	*out = tmp;
+	return 0;
+}
+
 static int sqlite_restore_point(struct sl_db *db, const char *path, struct sl_error *err)
 {
 	struct sqlite_db *d = (struct sqlite_db *)db;
@@ -550,7 +677,14 @@ static int sqlite_restore_point(struct sl_db *db, const char *path, struct sl_er
 		     NULL, 0, lock_row_cb, &held, NULL);
 	/* the backup API writes the destination in one transaction: a kill
 	 * half-way leaves the database as it was, and restoring again works */
-	int rc = copy_db(d->h, in, d->h, err, "cannot restore the rollback point");
+	sqlite3 *image = in;
+	int rc = 0;
+	if (has_live_state(d->h))
+		rc = restore_image(d, in, &image, err);
+	if (!rc)
+		rc = copy_db(d->h, image, d->h, err, "cannot restore the rollback point");
+	if (image != in)
+		sqlite3_close(image);
 	sqlite3_close(in);
 	if (!rc && held.found) {
 		char pid[32];

@@ -497,10 +497,58 @@ static char *new_id(void)
  * Run the hooks of kind k in order with SLUICE_* in their environment;
  * output goes into the deployment's log.  Stops at the first failure.
  */
+int sl_hooks_run(const struct sl_deploy_config *dc, const char *dir, enum sl_hook_kind k,
+		 const char *const *envv, json_t *log,
+		 void (*say_fn)(void *arg, const char *hook, const char *cmd), void *arg,
+		 struct sl_error *err)
+{
+	const struct sl_strvec *h = &dc->hooks[k];
+	int rc = 0;
+	for (size_t i = 0; i < h->n && !rc; i++) {
+		struct sl_buf out = SL_BUF_INIT;
+		struct sl_proc_result pr;
+		struct sl_proc_opts po;
+		memset(&po, 0, sizeof(po));
+		po.dir = dir;
+		po.env = envv;
+		po.timeout_ms = dc->hook_timeout_ms;
+		po.capture = &out;
+		if (say_fn)
+			say_fn(arg, sl_hook_kind_name(k), h->v[i]);
+		if (sl_proc_run(h->v[i], &po, &pr, err)) {
+			sl_buf_free(&out);
+			rc = -1;
+			break;
+		}
+		if (log) {
+			json_t *j = json_object();
+			json_object_set_new(j, "hook", json_string(sl_hook_kind_name(k)));
+			json_object_set_new(j, "command", json_string(h->v[i]));
+			json_object_set_new(j, "exit_code", json_integer(pr.exit_code));
+			json_object_set_new(j, "ms", json_integer(pr.ms));
+			json_object_set_new(j, "output", json_stringn_nocheck(out.s, out.len));
+			json_array_append_new(log, j);
+		}
+		if (pr.exit_code != 0) {
+			struct sl_buf why = SL_BUF_INIT;
+			sl_proc_describe(&pr, &why);
+			sl_err(err, SL_FAILED, "%s hook '%s' %s", sl_hook_kind_name(k), h->v[i], why.s);
+			sl_buf_free(&why);
+			rc = -1;
+		}
+		sl_buf_free(&out);
+	}
+	return rc;
+}
+
+static void hook_say(void *arg, const char *hook, const char *cmd)
+{
+	say(arg, hook, "%s", cmd);
+}
+
 static int run_hooks(struct dctx *x, enum sl_hook_kind k, struct sl_error *err)
 {
-	const struct sl_strvec *h = &x->dc.hooks[k];
-	if (!h->n)
+	if (!x->dc.hooks[k].n)
 		return 0;
 	struct sl_buf e[6];
 	for (int i = 0; i < 6; i++)
@@ -512,38 +560,7 @@ static int run_hooks(struct dctx *x, enum sl_hook_kind k, struct sl_error *err)
 	sl_buf_printf(&e[4], "SLUICE_HOOK=%s", sl_hook_kind_name(k));
 	sl_buf_printf(&e[5], "SLUICE_STATUS=%s", x->dep->status ? x->dep->status : "");
 	const char *envv[] = { e[0].s, e[1].s, e[2].s, e[3].s, e[4].s, e[5].s, NULL };
-	int rc = 0;
-	for (size_t i = 0; i < h->n && !rc; i++) {
-		struct sl_buf out = SL_BUF_INIT;
-		struct sl_proc_result pr;
-		struct sl_proc_opts po;
-		memset(&po, 0, sizeof(po));
-		po.dir = x->o->cfg->dir;
-		po.env = envv;
-		po.timeout_ms = x->dc.hook_timeout_ms;
-		po.capture = &out;
-		say(x, sl_hook_kind_name(k), "%s", h->v[i]);
-		if (sl_proc_run(h->v[i], &po, &pr, err)) {
-			sl_buf_free(&out);
-			rc = -1;
-			break;
-		}
-		json_t *j = json_object();
-		json_object_set_new(j, "hook", json_string(sl_hook_kind_name(k)));
-		json_object_set_new(j, "command", json_string(h->v[i]));
-		json_object_set_new(j, "exit_code", json_integer(pr.exit_code));
-		json_object_set_new(j, "ms", json_integer(pr.ms));
-		json_object_set_new(j, "output", json_stringn_nocheck(out.s, out.len));
-		json_array_append_new(x->log, j);
-		if (pr.exit_code != 0) {
-			struct sl_buf why = SL_BUF_INIT;
-			sl_proc_describe(&pr, &why);
-			sl_err(err, SL_FAILED, "%s hook '%s' %s", sl_hook_kind_name(k), h->v[i], why.s);
-			sl_buf_free(&why);
-			rc = -1;
-		}
-		sl_buf_free(&out);
-	}
+	int rc = sl_hooks_run(&x->dc, x->o->cfg->dir, k, envv, x->log, hook_say, x, err);
 	for (int i = 0; i < 6; i++)
 		sl_buf_free(&e[i]);
 	return rc;

@@ -34,6 +34,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "../core/buf.h"
 #include "../core/error.h"
 
@@ -78,6 +80,16 @@ int sl_deploy_config_load(const struct sl_config *cfg, const struct sl_env *env,
 			  struct sl_deploy_config *out, struct sl_error *err);
 void sl_deploy_config_free(struct sl_deploy_config *c);
 const char *sl_hook_kind_name(enum sl_hook_kind k);
+/*
+ * Run the hooks of kind k from dc in order (in dir, with the extra
+ * NAME=value entries envv and dc's timeout), stopping at the first that
+ * fails (SL_FAILED).  Each run is appended to log (a JSON array, may be
+ * NULL); say_fn (may be NULL) hears of each before it starts.
+ */
+int sl_hooks_run(const struct sl_deploy_config *dc, const char *dir, enum sl_hook_kind k,
+		 const char *const *envv, json_t *log,
+		 void (*say_fn)(void *arg, const char *hook, const char *cmd), void *arg,
+		 struct sl_error *err);
 
 struct sl_deploy_opts {
 	const struct sl_config *cfg;

@@ -16,6 +16,8 @@
 #include "../model/impact.h"
 #include "../deploy/deploy.h"
 #include "../deploy/expand.h"
+#include "../deploy/flag.h"
+#include "../deploy/rollout.h"
 
 #include <math.h>
 
@@ -54,6 +56,8 @@ static int check_map_args(const struct sl_ydoc *doc, const struct sl_ynode *args
 		return -1;
 	for (size_t i = 0; i < args->n; i++) {
 		const char *s;
+		if (!strcmp(args->keys[i]->scalar, "phases"))   /* a list, checked by its step */
+			continue;
 		if (sl_ynode_str(doc, args->items[i], args->keys[i]->scalar, &s, err))
 			return -1;
 	}
@@ -740,32 +744,22 @@ static int deploy_gates(void *arg, const struct sl_ynode *gates, struct sl_buf *
 	return sl_pipeline_run_gates(g->o, g->env, gates, detail, err);
 }
 
-static int step_deploy(const struct sl_run_opts *o, const struct sl_stage *stage,
-		       const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+/* The guarded deploy of a step (strategy standard or forward-only). */
+static int do_deploy(const struct sl_run_opts *o, struct sl_engine *eng, const char *env,
+		     const char *to, const char *strategy, struct sl_buf *detail, struct sl_error *err)
 {
-	struct sl_db *db = NULL;
-	struct sl_engine eng;
-	char *env = NULL;
-	int rc = -1;
 	struct sl_deploy_result res;
 	memset(&res, 0, sizeof(res));
-	if (open_env(o, stage, step, &db, &eng, &env, err))
-		goto out;
-	const char *strategy = arg_str(step->args, "strategy");
-	if (strategy && (!strcmp(strategy, "expand-contract") || !strcmp(strategy, "blue-green"))) {
-		rc = step_expand(&eng, env, !strcmp(strategy, "blue-green"), detail, err);
-		goto out;
-	}
 	struct gates_arg ga = { o, env };
 	struct sl_deploy_opts d;
 	memset(&d, 0, sizeof(d));
 	d.cfg = o->cfg;
 	d.env = env;
-	d.to = arg_str(step->args, "to");
-	d.strategy = arg_str(step->args, "strategy");
+	d.to = to;
+	d.strategy = strategy;
 	d.gates = deploy_gates;
 	d.arg = &ga;
-	rc = sl_deploy(&eng, &d, &res, err);
+	int rc = sl_deploy(eng, &d, &res, err);
 	if (!rc && res.noop)
 		sl_buf_printf(detail, "%s: nothing to deploy (at version %s)", env,
 			      res.dep.to_version ? res.dep.to_version : "none");
@@ -775,8 +769,303 @@ static int step_deploy(const struct sl_run_opts *o, const struct sl_stage *stage
 			      res.applied.n, res.dep.duration_ms);
 	else if (res.rolled_back)
 		sl_err_prefix(err, "deployment %s rolled back in %ld ms: ", res.dep.id, res.rollback_ms);
-out:
 	sl_deploy_result_free(&res);
+	return rc;
+}
+
+static int step_deploy(const struct sl_run_opts *o, const struct sl_stage *stage,
+		       const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	char *env = NULL;
+	int rc = -1;
+	if (open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	const char *strategy = arg_str(step->args, "strategy");
+	if (strategy && (!strcmp(strategy, "expand-contract") || !strcmp(strategy, "blue-green")))
+		rc = step_expand(&eng, env, !strcmp(strategy, "blue-green"), detail, err);
+	else
+		rc = do_deploy(o, &eng, env, arg_str(step->args, "to"), strategy, detail, err);
+out:
+	free(env);
+	sl_db_close(db);
+	return rc;
+}
+
+/* ---- progressive rollout (production-rollout, canary-testing) ------------- */
+
+static const char *const rollout_args[] = { "env", "to", "strategy", "flag", "phases", "deploy", NULL };
+static const char *const canary_args[] = { "env", "flag", "traffic", "hold", NULL };
+
+static int is_progressive(const char *strategy)
+{
+	return strategy && (!strcmp(strategy, "progressive") || !strcmp(strategy, "phased"));
+}
+
+static int check_rollout(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
+{
+	if (check_map_args(doc, args, rollout_args, "production-rollout", err))
+		return -1;
+	if (!args || args->type != SL_Y_MAP)
+		return 0;
+	const struct sl_ynode *s = sl_ymap_get(args, "strategy");
+	if (s && (s->type != SL_Y_SCALAR || (strcmp(s->scalar, "standard") && strcmp(s->scalar, "forward-only") &&
+					     strcmp(s->scalar, "expand-contract") && strcmp(s->scalar, "blue-green") &&
+					     !is_progressive(s->scalar))))
+		return sl_ynode_err(doc, s, err, "unknown strategy (standard, forward-only, expand-contract, "
+				    "blue-green, progressive, phased)");
+	const struct sl_ynode *ph = sl_ymap_get(args, "phases");
+	if (ph) {
+		struct sl_phase *v;
+		size_t n;
+		if (sl_phases_load(doc, ph, &v, &n, err))
+			return -1;
+		free(v);
+	}
+	const struct sl_ynode *d = sl_ymap_get(args, "deploy");
+	int yes;
+	if (d && sl_ynode_bool(doc, d, "deploy", &yes, err))
+		return -1;
+	const struct sl_ynode *f = sl_ymap_get(args, "flag");
+	struct sl_error e;
+	if (f && (f->type != SL_Y_SCALAR || sl_flag_check_name(f->scalar, &e)))
+		return sl_ynode_err(doc, f, err, "'flag' is a flag name");
+	return 0;
+}
+
+/*
+ * canary-testing's traffic and hold: "5% traffic" (the seed), or
+ * {traffic: 5, hold: 15m}; the hold defaults to the first phase's of the
+ * flag's rollout, else 15 minutes.
+ */
+static int canary_phase(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_phase *ph,
+			int *have_hold, struct sl_error *err)
+{
+	struct sl_error e;
+	ph->traffic_bp = 500;
+	ph->hold_ms = 15 * 60 * 1000;
+	*have_hold = 0;
+	if (!args || sl_ynode_is_null(args))
+		return 0;
+	if (args->type == SL_Y_SCALAR) {
+		/* "5% traffic", "5%", "5%: 10m" */
+		char why[300];
+		struct sl_buf b = SL_BUF_INIT;
+		sl_buf_adds(&b, args->scalar);
+		int has_dur = 0;
+		for (const char *c = args->scalar; *c; c++)
+			if (*c == '%' && c[1])
+				has_dur = strpbrk(c + 1, "0123456789") != NULL;
+		if (!has_dur)
+			sl_buf_adds(&b, " 15min");
+		int rc = sl_phase_parse(b.s, ph, why, sizeof(why));
+		sl_buf_free(&b);
+		if (rc)
+			return sl_ynode_err(doc, args, err, "%s", why);
+		*have_hold = has_dur;
+		return 0;
+	}
+	if (check_map_args(doc, args, canary_args, "canary-testing", err))
+		return -1;
+	const struct sl_ynode *t = sl_ymap_get(args, "traffic"), *h = sl_ymap_get(args, "hold");
+	if (t && (t->type != SL_Y_SCALAR || sl_flag_parse_percent(t->scalar, &ph->traffic_bp, &e)))
+		return sl_ynode_err(doc, t, err, "'traffic' is a percent (5, \"5%%\")");
+	if (t && ph->traffic_bp == 0)
+		return sl_ynode_err(doc, t, err, "canary traffic is above 0%%");
+	if (h && (h->type != SL_Y_SCALAR || sl_parse_duration_ms(h->scalar, &ph->hold_ms) || ph->hold_ms < 0))
+		return sl_ynode_err(doc, h, err, "'hold' is a duration (15m)");
+	*have_hold = h != NULL;
+	const struct sl_ynode *f = sl_ymap_get(args, "flag");
+	if (f && (f->type != SL_Y_SCALAR || sl_flag_check_name(f->scalar, &e)))
+		return sl_ynode_err(doc, f, err, "'flag' is a flag name");
+	return 0;
+}
+
+static int check_canary(const struct sl_ydoc *doc, const struct sl_ynode *args, struct sl_error *err)
+{
+	struct sl_phase ph;
+	int hh;
+	return canary_phase(doc, args, &ph, &hh, err);
+}
+
+struct rollout_arg {
+	const struct sl_run_opts *o;
+	struct sl_engine *eng;
+	const char *env;
+};
+
+static int pipeline_rollback(void *arg, const char *deployment, const char *reason, struct sl_error *err)
+{
+	struct rollout_arg *a = arg;
+	struct sl_deploy_opts d;
+	memset(&d, 0, sizeof(d));
+	d.cfg = a->o->cfg;
+	d.env = a->env;
+	d.reason = reason;
+	struct sl_deploy_result res;
+	int rc = sl_rollback(a->eng, &d, deployment, NULL, &res, err);
+	sl_deploy_result_free(&res);
+	return rc;
+}
+
+static void pipeline_rollout_event(void *arg, const struct sl_rollout *r, const char *name,
+				   const char *text)
+{
+	struct rollout_arg *a = arg;
+	FILE *f = a->o->child_stdout_to_stderr ? stderr : stdout;
+	/* the pipeline shows decisions, and measurements only when they are
+	 * not successful ('sluice rollout status' has them all) */
+	if (!strcmp(name, "sample") && strstr(text, " successful: "))
+		return;
+	char pct[SL_FLAG_PERCENT_LEN];
+	sl_flag_format_percent(r->traffic_bp, pct);
+	fprintf(f, "        %5s%% %-12s %s\n", pct, name, text);
+	fflush(f);
+}
+
+/*
+ * The rollout a step runs: the flag's `rollout:` of sluice.yaml (the flag
+ * named, else the only one), its phases replaced by the step's when given.
+ * Without a configured rollout the step names the flag and the phases, and
+ * the rollout has no analysis (phases only).
+ */
+static int step_rollout_def(const struct sl_run_opts *o, const struct sl_ynode *args, const char *flag,
+			    const struct sl_phase *one, const char *env, struct sl_rollout_def *def,
+			    struct sl_error *err)
+{
+	const struct sl_ydoc *doc = o->cfg->doc;
+	const struct sl_ynode *ph = args && args->type == SL_Y_MAP ? sl_ymap_get(args, "phases") : NULL;
+	struct sl_error e;
+	sl_error_clear(&e);
+	if (sl_rollout_def_find(o->cfg, flag, def, &e)) {
+		if (e.line) {          /* the rollout exists and is malformed */
+			*err = e;
+			return -1;
+		}
+		if (!flag || (!ph && !one)) {
+			*err = e;
+			sl_err_hint(err, "configure 'rollout:' in sluice.yaml or give the step 'flag' and 'phases'");
+			return -1;
+		}
+		memset(def, 0, sizeof(*def));
+		def->flag = sl_strdup(flag);
+		def->rollback_deploy = 1;
+		if (sl_analysis_load(doc, NULL, o->cfg, &def->analysis, err))
+			return -1;
+	}
+	if (def->environment && strcmp(def->environment, env)) {
+		sl_err(err, SL_USAGE, "the rollout of flag '%s' is for environment '%s'; this step runs on '%s'",
+		       def->flag, def->environment, env);
+		sl_err_hint(err, "give the step env: %s", def->environment);
+		sl_rollout_def_free(def);
+		return -1;
+	}
+	if (one) {
+		free(def->phases);
+		def->phases = sl_calloc(1, sizeof(*def->phases));
+		def->phases[0] = *one;
+		def->nphases = 1;
+	} else if (ph) {
+		free(def->phases);
+		def->phases = NULL;
+		if (sl_phases_load(doc, ph, &def->phases, &def->nphases, err)) {
+			sl_rollout_def_free(def);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int run_rollout(const struct sl_run_opts *o, struct sl_engine *eng, struct sl_db *db,
+		       const char *env, const struct sl_rollout_def *def, struct sl_buf *detail,
+		       struct sl_error *err)
+{
+	if (sl_flag_sqlite_register())
+		return sl_err(err, SL_ENV, "cannot register the SQLite flag functions");
+	struct rollout_arg ra = { o, eng, env };
+	struct sl_rollout_opts ro;
+	memset(&ro, 0, sizeof(ro));
+	ro.cfg = o->cfg;
+	ro.env = env;
+	ro.time_scale = o->time_scale;
+	ro.rollback = pipeline_rollback;
+	ro.on_event = pipeline_rollout_event;
+	ro.arg = &ra;
+	struct sl_rollout r;
+	int rc = sl_rollout_run(db, def, &ro, &r, err);
+	if (!rc) {
+		char pct[SL_FLAG_PERCENT_LEN];
+		sl_flag_format_percent(r.traffic_bp, pct);
+		sl_buf_printf(detail, "%srollout %s: flag %s at %s%% after %zu phase(s)", detail->len ? "; " : "",
+			      r.id, r.flag, pct, r.nphases);
+	}
+	sl_rollout_free(&r);
+	return rc;
+}
+
+static int step_production_rollout(const struct sl_run_opts *o, const struct sl_stage *stage,
+				   const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	char *env = NULL;
+	int rc = -1;
+	const struct sl_ynode *args = step->args;
+	struct sl_rollout_def def;
+	memset(&def, 0, sizeof(def));
+	if (open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	const char *strategy = arg_str(args, "strategy"), *flag = arg_str(args, "flag");
+	if (strategy && (!strcmp(strategy, "expand-contract") || !strcmp(strategy, "blue-green"))) {
+		rc = step_expand(&eng, env, !strcmp(strategy, "blue-green"), detail, err);
+		goto out;
+	}
+	int want = flag || sl_ymap_get(args, "phases") || is_progressive(strategy);
+	const struct sl_ynode *dn = sl_ymap_get(args, "deploy");
+	int deploy = 1;
+	if (dn && sl_ynode_bool(o->cfg->doc, dn, "deploy", &deploy, err))
+		goto out;
+	/* the definition first: a bad one fails before anything is deployed */
+	if (want && step_rollout_def(o, args, flag, NULL, env, &def, err))
+		goto out;
+	if (deploy && do_deploy(o, &eng, env, arg_str(args, "to"), is_progressive(strategy) ? NULL : strategy,
+				detail, err))
+		goto out;
+	rc = want ? run_rollout(o, &eng, db, env, &def, detail, err) : 0;
+out:
+	sl_rollout_def_free(&def);
+	free(env);
+	sl_db_close(db);
+	return rc;
+}
+
+static int step_canary(const struct sl_run_opts *o, const struct sl_stage *stage,
+		       const struct sl_pstep *step, struct sl_buf *detail, struct sl_error *err)
+{
+	struct sl_db *db = NULL;
+	struct sl_engine eng;
+	char *env = NULL;
+	int rc = -1, have_hold;
+	struct sl_phase ph;
+	struct sl_rollout_def def;
+	memset(&def, 0, sizeof(def));
+	const struct sl_ynode *args = step->args;
+	if (canary_phase(o->cfg->doc, args, &ph, &have_hold, err) || open_env(o, stage, step, &db, &eng, &env, err))
+		goto out;
+	const char *flag = args && args->type == SL_Y_MAP ? arg_str(args, "flag") : NULL;
+	/* the hold of the rollout's first phase unless the step sets one */
+	struct sl_rollout_def cfgdef;
+	struct sl_error e;
+	if (!have_hold && !sl_rollout_def_find(o->cfg, flag, &cfgdef, &e)) {
+		ph.hold_ms = cfgdef.phases[0].hold_ms;
+		sl_rollout_def_free(&cfgdef);
+	}
+	if (step_rollout_def(o, args, flag, &ph, env, &def, err))
+		goto out;
+	rc = run_rollout(o, &eng, db, env, &def, detail, err);
+out:
+	sl_rollout_def_free(&def);
 	free(env);
 	sl_db_close(db);
 	return rc;
@@ -784,7 +1073,8 @@ out:
 
 /* Steps that change the database cannot be post-deploy gates. */
 static const char *const writing_steps[] = {
-	"migrate", "baseline-capture", "staging-deployment", "production-rollout", NULL
+	"migrate", "baseline-capture", "staging-deployment", "production-rollout", "canary-testing",
+	"deploy", NULL
 };
 
 int sl_pipeline_run_gates(const struct sl_run_opts *o, const char *env, const struct sl_ynode *steps,
@@ -874,8 +1164,11 @@ const struct sl_step_def sl_step_registry[] = {
 	  step_impact_score },
 	{ "staging-deployment", "guarded deploy with rollback point, post-deploy gates and automatic "
 	  "rollback ({env, to, strategy})", check_deploy, step_deploy },
-	{ "production-rollout", "the same guarded deploy (the phased rollout of flags builds on it) "
-	  "({env, to, strategy})", check_deploy, step_deploy },
+	{ "canary-testing", "one rollout phase: the flag at a small share of traffic, held under the "
+	  "rollout's analysis (\"5% traffic\" or {env, flag, traffic, hold})", check_canary, step_canary },
+	{ "production-rollout", "the guarded deploy, then the flag's progressive rollout through its phases "
+	  "with automatic rollback ({env, to, strategy, flag, phases, deploy})", check_rollout,
+	  step_production_rollout },
 	{ "deploy", "guarded deploy ({env, to, strategy})", check_deploy, step_deploy },
 	{ "run", "an external command; its exit code decides", check_run, step_run },
 	{ NULL, NULL, NULL, NULL },

@@ -66,6 +66,7 @@ struct sl_run_opts {
 	const char *url_override;      /* --url */
 	long lock_timeout_ms;
 	int child_stdout_to_stderr;    /* JSON mode: keep stdout for the document */
+	double time_scale;             /* rollouts: durations divided by it (>= 1; 0: 1) */
 	void (*on_stage)(void *arg, const struct sl_stage *stage, int begin, int ok, long ms);
 	void (*on_step)(void *arg, const struct sl_step_outcome *o);
 	void *arg;

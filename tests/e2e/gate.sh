@@ -197,7 +197,7 @@ check_baseline_capture_and_drift_gate() {
   expect_rc 1
   expect_out 'country +chisquare +266'
   expect_out 'dataset drift$'
-  sl -C recsys --url "$URL" run --format json >/dev/null 2>&1 || true
+  sl -C recsys --url "$URL" run --time-scale 100000 --format json >/dev/null 2>&1 || true
   sl -C recsys --url "$URL" baseline diff nosuch
   expect_rc 2
   expect_err "no baseline 'default' of nosuch"

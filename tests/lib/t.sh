@@ -36,13 +36,31 @@ expect_eq() { [ "$1" = "$2" ] || t_fail "expected '$2', got '$1' ${3:-}"; }
 # json EXPR: evaluate a python expression on the JSON in $OUT (as d)
 json() { printf %s "$OUT" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
+# t_reap DIR: kill -9 every process whose working directory is in DIR
+t_reap() {
+  local d cwd
+  for d in /proc/[0-9]*; do
+    cwd=$(readlink "$d/cwd" 2>/dev/null) || continue
+    case $cwd in "$1" | "$1"/*) kill -9 "${d#/proc/}" 2>/dev/null ;; esac
+  done
+  return 0
+}
+
 t_run() {
   for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     if [ -n "${T_ONLY:-}" ] && ! printf %s "$t" | grep -qE "$T_ONLY"; then continue; fi
     T_TMP=$(mktemp -d /tmp/sluice-t.XXXXXX)
     chmod 755 "$T_TMP"
+    # a watchdog: a test that hangs (a background process it waits for)
+    # is killed with everything running in its directory after T_TIMEOUT
+    ( sleep "${T_TIMEOUT:-300}"; echo "ASSERT: timed out after ${T_TIMEOUT:-300} s" >>"$T_TMP/.log"
+      t_reap "$T_TMP" ) >/dev/null 2>&1 &
+    local wd=$!
     ( cd "$T_TMP"; set -e; $t ) >"$T_TMP/.log" 2>&1
-    if [ $? = 0 ]; then
+    local rc=$?
+    kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
+    t_reap "$T_TMP"
+    if [ $rc = 0 ]; then
       echo "PASS ${T_SUITE:-e2e}: $t"
       T_PASSES=$((T_PASSES + 1))
     else
